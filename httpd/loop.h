@@ -1,0 +1,60 @@
+/*
+ * loop.h: the event loop.  One epoll instance owns every descriptor the
+ * server waits on; timers live in a binary heap ordered by deadline.
+ * Handlers run to completion and never block.
+ */
+#ifndef DCGI_LOOP_H
+#define DCGI_LOOP_H
+
+#include <stdint.h>
+
+#define LOOP_READ	0x1
+#define LOOP_WRITE	0x2
+#define LOOP_ERROR	0x4	/* EPOLLERR or EPOLLHUP: the peer is gone */
+
+struct loop;
+
+/* A descriptor watched by the loop.  Embed it; the handler gets it back. */
+struct loop_io {
+	int		  fd;
+	unsigned	  events;	/* LOOP_READ|LOOP_WRITE as registered */
+	void		(*fn)(struct loop_io *, unsigned revents);
+};
+
+/* A one-shot timer.  Embed it; loop_timer_set() re-arms it. */
+struct loop_timer {
+	int64_t		  when;		/* loop_now() ms of expiry */
+	size_t		  slot;		/* index in the heap + 1; 0: not armed */
+	void		(*fn)(struct loop_timer *);
+};
+
+struct loop	*loop_new(void);
+void		 loop_free(struct loop *);
+
+/*
+ * Watch io->fd for `events`.  Edge-triggered when `edge` is set: the
+ * handler must then read/write until EAGAIN.  0 or -1 (errno set).
+ */
+int		 loop_add(struct loop *, struct loop_io *, unsigned events, int edge);
+int		 loop_mod(struct loop *, struct loop_io *, unsigned events, int edge);
+void		 loop_del(struct loop *, struct loop_io *);
+
+void		 loop_timer_set(struct loop *, struct loop_timer *, int64_t ms);
+void		 loop_timer_del(struct loop *, struct loop_timer *);
+static inline int loop_timer_armed(const struct loop_timer *t) { return t->slot != 0; }
+
+/* Milliseconds on the monotonic clock, cached once per iteration. */
+int64_t		 loop_now(const struct loop *);
+/* Wall-clock seconds, cached once per iteration. */
+int64_t		 loop_wall(const struct loop *);
+
+/*
+ * Wait once for events (at most until the next timer) and run the handlers
+ * and the expired timers.  -1 on a fatal epoll error.
+ */
+int		 loop_run_once(struct loop *);
+
+/* Run `fn(arg)` at the end of each iteration (one hook: log flushing). */
+void		 loop_set_idle(struct loop *, void (*fn)(void *), void *arg);
+
+#endif

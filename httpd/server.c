@@ -1,0 +1,1283 @@
+/*
+ * server.c: listeners, connections and the life of one request.
+ *
+ * A connection is a small state machine (enum conn_state); every
+ * transition happens in conn_process(), conn_finish() and conn_fail().
+ * Sockets are registered once, edge-triggered, for both directions, so a
+ * request costs no epoll_ctl(2) at all: each state reads or writes until
+ * EAGAIN and remembers nothing else.  A connection holds one input buffer
+ * while it has unread bytes and per-request state only during a request,
+ * so an idle keep-alive connection costs a few hundred bytes.
+ */
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conf.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+#include "static.h"
+
+#define SERVER_SOFTWARE		"dcgid/" DCGI_VERSION
+#define CONN_SMALL_FILE		(16 * 1024)	/* sent from memory */
+#define CONN_LINGER_MS		2000
+#define CONN_LINGER_BYTES	(64 * 1024)
+#define CONN_SENDFILE_CHUNK	(1024 * 1024)
+
+struct listener {
+	struct loop_io	  io;
+	struct server	 *srv;
+	char		  key[300];	/* "addr port tls" from the conf */
+	char		  name[80];	/* bound address, for messages */
+	int		  tls;
+	int		  keep;		/* reload: still wanted */
+	struct listener	 *next;
+};
+
+enum conn_state {
+	CONN_HEAD,	/* reading a request head (or idle between requests) */
+	CONN_BODY,	/* reading the request body */
+	CONN_WRITE,	/* writing the response */
+	CONN_LINGER	/* answered and half-closed: draining, then close */
+};
+
+struct req {
+	struct http_request http;
+	struct conf	*conf;		/* the config this request runs under */
+	size_t		 headlen;	/* the head occupies conn->in[0..headlen) */
+	char		 id[17];
+	struct timespec	 start;
+	int		 status;
+	uint64_t	 sent;		/* body bytes written */
+	int		 is_head;
+
+	/* the body */
+	int64_t		 body_left;	/* Content-Length still to read */
+	int64_t		 body_total;
+	struct http_chunked chunk;
+
+	/* the response */
+	char		*out;
+	size_t		 outlen, outoff, outhdr;
+	int		 fd;
+	off_t		 foff;
+	int64_t		 fleft;
+	char		 pathbuf[];	/* the normalised path */
+};
+
+struct conn {
+	struct loop_io	  io;
+	struct loop_timer timer;
+	struct server	 *srv;
+	struct conn	 *prev, *next;
+	enum conn_state	  state;
+	char		 *in;
+	size_t		  inlen, incap, scan;
+	int		  nreq;
+	int		  keep_alive;
+	int		  eof;		/* the client sent FIN */
+	int		  readable;	/* recv() has not said EAGAIN since */
+	size_t		  lingered;
+	struct req	 *req;
+	char		  client[INET6_ADDRSTRLEN];
+	uint16_t	  port;
+};
+
+struct server {
+	struct loop	 *loop;
+	struct conf	 *conf;
+	struct log_files *logs;
+	struct mime	 *mime;
+	int		  rootfd;
+	struct listener	 *listeners;
+	struct conn	 *conns;
+	size_t		  nconns;
+	struct conn	 *dead;		/* freed at the end of the iteration */
+	int		  paused;	/* listeners off at MaxConnections */
+	char		 *scratch;	/* first reads land here */
+	size_t		  scratchlen;
+	int		  stopping;
+	struct loop_timer grace;
+	uint64_t	  reqbase, reqseq;
+	char		  date[30];
+	int64_t		  datewall;
+};
+
+static void	conn_process(struct conn *);
+static void	conn_close(struct conn *);
+static void	conn_io(struct loop_io *, unsigned);
+static void	conn_timeout(struct loop_timer *);
+static void	listeners_resume(struct server *);
+
+/* ----- listeners ----- */
+
+static void
+listener_accept(struct loop_io *io, unsigned revents)
+{
+	struct listener *l = (struct listener *)io;
+	struct server *srv = l->srv;
+	(void)revents;
+
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct conn *c;
+		int fd, one = 1;
+
+		if (srv->nconns >= (size_t)srv->conf->max_connections) {
+			/* Stop accepting until a connection goes away. */
+			struct listener *p;
+			for (p = srv->listeners; p != NULL; p = p->next)
+				loop_del(srv->loop, &p->io);
+			if (!srv->paused)
+				log_warn("MaxConnections (%d) reached; not "
+				    "accepting until one closes",
+				    srv->conf->max_connections);
+			srv->paused = 1;
+			return;
+		}
+		fd = accept4(io->fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				log_error("accept on %s: %s", l->name,
+				    strerror(errno));
+			return;
+		}
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			log_error("accept on %s: out of memory", l->name);
+			close(fd);
+			return;
+		}
+		c->io.fd = fd;
+		c->io.fn = NULL;
+		c->srv = srv;
+		c->state = CONN_HEAD;
+		c->readable = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+				inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12],
+				    c->client, sizeof(c->client));
+			else
+				inet_ntop(AF_INET6, &s6->sin6_addr, c->client,
+				    sizeof(c->client));
+			c->port = ntohs(s6->sin6_port);
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &s4->sin_addr, c->client,
+			    sizeof(c->client));
+			c->port = ntohs(s4->sin_port);
+		}
+		c->io.fn = conn_io;
+		if (loop_add(srv->loop, &c->io, LOOP_READ | LOOP_WRITE, 1) == -1) {
+			log_error("epoll: %s", strerror(errno));
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = c;
+		srv->conns = c;
+		srv->nconns++;
+		c->timer.fn = conn_timeout;
+		loop_timer_set(srv->loop, &c->timer, srv->conf->header_timeout_ms);
+		/*
+		 * Most clients send at once: read now instead of waiting
+		 * for the edge (it may already have passed).
+		 */
+		conn_process(c);
+	}
+}
+
+static void
+listener_free(struct server *srv, struct listener *l)
+{
+	loop_del(srv->loop, &l->io);
+	close(l->io.fd);
+	free(l);
+}
+
+/*
+ * Open the sockets for one Listen: an address may resolve to several
+ * (localhost: ::1 and 127.0.0.1); no address means every address, through
+ * one dual-stack socket when the host has IPv6.
+ */
+static int
+listener_open(struct server *srv, const struct conf_listen *cl,
+    const char *key, struct listener **out)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	int rv, n = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (cl->addr == NULL)
+		hints.ai_family = AF_INET6;
+	rv = getaddrinfo(cl->addr, cl->port, &hints, &res);
+	if (rv != 0 && cl->addr == NULL) {
+		hints.ai_family = AF_INET;
+		rv = getaddrinfo(NULL, cl->port, &hints, &res);
+	}
+	if (rv != 0) {
+		log_error("%s:%d: Listen %s:%s: %s", cl->file, cl->line,
+		    cl->addr ? cl->addr : "*", cl->port, gai_strerror(rv));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		struct listener *l;
+		int fd, one = 1, zero = 0;
+		char host[INET6_ADDRSTRLEN];
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd == -1)
+			goto fail;
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+			    cl->addr == NULL ? &zero : &one, sizeof(int));
+		getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host),
+		    NULL, 0, NI_NUMERICHOST);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+		    listen(fd, 511) == -1) {
+			log_error("%s:%d: Listen %s%s%s:%s: %s", cl->file,
+			    cl->line, ai->ai_family == AF_INET6 ? "[" : "", host,
+			    ai->ai_family == AF_INET6 ? "]" : "", cl->port,
+			    strerror(errno));
+			close(fd);
+			goto fail;
+		}
+		if ((l = calloc(1, sizeof(*l))) == NULL) {
+			close(fd);
+			goto fail;
+		}
+		l->io.fd = fd;
+		l->io.fn = listener_accept;
+		l->srv = srv;
+		l->tls = cl->tls;
+		l->keep = 1;
+		snprintf(l->key, sizeof(l->key), "%s", key);
+		snprintf(l->name, sizeof(l->name), "%s%s%s:%s",
+		    ai->ai_family == AF_INET6 ? "[" : "", host,
+		    ai->ai_family == AF_INET6 ? "]" : "", cl->port);
+		l->next = *out;
+		*out = l;
+		n++;
+	}
+	freeaddrinfo(res);
+	return n > 0 ? 0 : -1;
+fail:
+	freeaddrinfo(res);
+	return -1;
+}
+
+static void
+listen_key(const struct conf_listen *cl, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s %s", cl->addr ? cl->addr : "*", cl->port,
+	    cl->tls ? "tls" : "plain");
+}
+
+/*
+ * Make the listeners match `conf`: sockets that stay are kept open (no
+ * connection attempt is refused during a reload), new ones are opened
+ * first, and only when all of them could be opened are the old ones that
+ * are no longer wanted closed.
+ */
+static int
+listeners_apply(struct server *srv, const struct conf *conf)
+{
+	struct listener *fresh = NULL, *l, *next, **pp;
+	char key[300];
+
+	for (l = srv->listeners; l != NULL; l = l->next)
+		l->keep = 0;
+	for (size_t i = 0; i < conf->nlistens; i++) {
+		const struct conf_listen *cl = &conf->listens[i];
+
+		if (cl->tls) {
+			log_error("%s:%d: Listen %s tls: HTTPS is not supported "
+			    "by this build yet", cl->file, cl->line, cl->port);
+			goto fail;
+		}
+		listen_key(cl, key, sizeof(key));
+		for (l = srv->listeners; l != NULL; l = l->next)
+			if (strcmp(l->key, key) == 0)
+				l->keep = 1;
+		for (l = srv->listeners; l != NULL; l = l->next)
+			if (strcmp(l->key, key) == 0)
+				break;
+		if (l == NULL && listener_open(srv, cl, key, &fresh) == -1)
+			goto fail;
+	}
+	for (l = fresh; l != NULL; l = l->next)
+		if (!srv->paused && loop_add(srv->loop, &l->io, LOOP_READ, 0) == -1) {
+			log_error("epoll: %s", strerror(errno));
+			goto fail;
+		}
+	/* Commit: drop the unwanted, append the fresh. */
+	for (pp = &srv->listeners; *pp != NULL; ) {
+		l = *pp;
+		if (!l->keep) {
+			log_info("no longer listening on %s", l->name);
+			*pp = l->next;
+			listener_free(srv, l);
+		} else
+			pp = &l->next;
+	}
+	for (l = fresh; l != NULL; l = next) {
+		next = l->next;
+		log_info("listening on %s", l->name);
+		l->next = srv->listeners;
+		srv->listeners = l;
+	}
+	return 0;
+fail:
+	for (l = fresh; l != NULL; l = next) {
+		next = l->next;
+		listener_free(srv, l);
+	}
+	for (l = srv->listeners; l != NULL; l = l->next)
+		l->keep = 1;
+	return -1;
+}
+
+static void
+listeners_resume(struct server *srv)
+{
+	struct listener *l;
+
+	if (!srv->paused || srv->stopping)
+		return;
+	srv->paused = 0;
+	for (l = srv->listeners; l != NULL; l = l->next)
+		(void)loop_add(srv->loop, &l->io, LOOP_READ, 0);
+}
+
+/* ----- responses ----- */
+
+static const char *
+server_date(struct server *srv)
+{
+	int64_t now = loop_wall(srv->loop);
+
+	if (now != srv->datewall) {
+		http_date((time_t)now, srv->date);
+		srv->datewall = now;
+	}
+	return srv->date;
+}
+
+static void
+req_free(struct req *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd != -1)
+		close(r->fd);
+	free(r->out);
+	if (r->conf != NULL)
+		conf_unref(r->conf);
+	free(r);
+}
+
+/*
+ * Put a response head (and `body`, when given) in the output buffer.
+ * `extra` holds header lines, each ending in CRLF.  `room` bytes are left
+ * free after it for a small file.  -1 when out of memory.
+ */
+static int
+conn_head(struct conn *c, int status, const char *extra, size_t elen,
+    int64_t length, const char *body, size_t blen, size_t room)
+{
+	struct req *r = c->req;
+	size_t cap = 256 + elen + blen + room;
+	int n;
+
+	free(r->out);
+	if ((r->out = malloc(cap)) == NULL)
+		return -1;
+	r->status = status;
+	n = snprintf(r->out, cap, "HTTP/1.1 %d %s\r\nServer: " SERVER_SOFTWARE
+	    "\r\nDate: %s\r\n", status, http_status_text(status),
+	    server_date(c->srv));
+	if (n < 0 || (size_t)n + elen >= cap)
+		return -1;
+	memcpy(r->out + n, extra, elen);
+	n += (int)elen;
+	if (length >= 0)
+		n += snprintf(r->out + n, cap - (size_t)n,
+		    "Content-Length: %" PRId64 "\r\n", length);
+	n += snprintf(r->out + n, cap - (size_t)n, "%s\r\n",
+	    c->keep_alive ? "" : "Connection: close\r\n");
+	if ((size_t)n + blen > cap)
+		return -1;
+	r->outhdr = (size_t)n;
+	if (body != NULL && !r->is_head) {
+		memcpy(r->out + n, body, blen);
+		n += (int)blen;
+	}
+	r->outlen = (size_t)n;
+	r->outoff = 0;
+	return 0;
+}
+
+/* A complete small response with a little HTML body for errors. */
+static void
+conn_error(struct conn *c, int status, const char *extra)
+{
+	struct req *r = c->req;
+	char body[160];
+	int blen;
+
+	if (status == 408 || status == 413 || status == 414 ||
+	    status == 431 || status == 400 || status == 501 || status == 505 ||
+	    status == 500)
+		c->keep_alive = 0;
+	blen = snprintf(body, sizeof(body),
+	    "<!DOCTYPE html>\n<title>%d %s</title>\n<h1>%d %s</h1>\n",
+	    status, http_status_text(status), status, http_status_text(status));
+	if (r->fd != -1) {
+		close(r->fd);
+		r->fd = -1;
+	}
+	r->fleft = 0;
+	if (conn_head(c, status, extra ? extra : "", extra ? strlen(extra) : 0,
+	    blen, body, (size_t)blen, 0) == -1) {
+		conn_close(c);
+		return;
+	}
+	r->sent = r->is_head ? 0 : (uint64_t)blen;
+}
+
+/* ----- the life of a request ----- */
+
+static void
+conn_timer(struct conn *c, int64_t ms)
+{
+	loop_timer_set(c->srv->loop, &c->timer, ms);
+}
+
+static struct req *
+req_new(struct conn *c)
+{
+	struct conf *conf = c->srv->conf;
+	size_t plen = conf->max_request_line + 2;
+	struct req *r;
+
+	/* Twice: the absolute-form authority is kept in the upper half. */
+	if ((r = calloc(1, sizeof(*r) + 2 * plen)) == NULL)
+		return NULL;
+	r->fd = -1;
+	r->conf = conf_ref(conf);
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	snprintf(r->id, sizeof(r->id), "%016" PRIx64,
+	    c->srv->reqbase + ++c->srv->reqseq);
+	return r;
+}
+
+static void
+conn_log(struct conn *c)
+{
+	struct req *r = c->req;
+	struct timespec now;
+	struct log_access a;
+	char line[1100];
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (r->http.method != NULL && r->http.target != NULL)
+		snprintf(line, sizeof(line), "%s %.1024s HTTP/1.%d",
+		    r->http.method, r->http.target, r->http.version == 10 ? 0 : 1);
+	else
+		snprintf(line, sizeof(line), "-");
+	memset(&a, 0, sizeof(a));
+	a.client = c->client;
+	a.request_line = line;
+	a.status = r->status;
+	a.bytes = r->sent;
+	a.referer = r->headlen ? http_header_get(&r->http, "Referer") : NULL;
+	a.user_agent = r->headlen ? http_header_get(&r->http, "User-Agent") : NULL;
+	a.duration_us = (now.tv_sec - r->start.tv_sec) * 1000000LL +
+	    (now.tv_nsec - r->start.tv_nsec) / 1000;
+	a.reqid = r->id;
+	a.wall = loop_wall(c->srv->loop);
+	log_access(&a);
+}
+
+/*
+ * The response has been written: log it, then either wait for the next
+ * request (whatever is already buffered is processed at once) or close.
+ */
+static void
+conn_finish(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct req *r = c->req;
+	size_t used = r->headlen;	/* the body was consumed in place */
+
+	conn_log(c);
+	req_free(r);
+	c->req = NULL;
+	c->nreq++;
+	if (!c->keep_alive || srv->stopping ||
+	    c->nreq >= srv->conf->keepalive_requests) {
+		conn_close(c);
+		return;
+	}
+	/* Keep what follows the request: a pipelined one. */
+	if (used < c->inlen)
+		memmove(c->in, c->in + used, c->inlen - used);
+	c->inlen -= used;
+	c->scan = 0;
+	c->state = CONN_HEAD;
+	if (c->inlen == 0) {
+		free(c->in);
+		c->in = NULL;
+		c->incap = 0;
+		conn_timer(c, srv->conf->keepalive_timeout_ms);
+	} else
+		conn_timer(c, srv->conf->header_timeout_ms);
+	conn_process(c);
+}
+
+/* Write what is pending; 1 when done, 0 when the socket is full. */
+static int
+conn_flush(struct conn *c)
+{
+	struct req *r = c->req;
+
+	while (r->outoff < r->outlen) {
+		ssize_t n = send(c->io.fd, r->out + r->outoff,
+		    r->outlen - r->outoff, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return -1;
+		}
+		r->outoff += (size_t)n;
+	}
+	while (r->fleft > 0 && !r->is_head) {
+		size_t want = r->fleft > CONN_SENDFILE_CHUNK ?
+		    CONN_SENDFILE_CHUNK : (size_t)r->fleft;
+		ssize_t n = sendfile(c->io.fd, r->fd, &r->foff, want);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			log_msg(LOG_LV_ERROR, r->id, "sendfile: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			/* The file shrank under us: the length is a lie now. */
+			log_msg(LOG_LV_ERROR, r->id, "file truncated while "
+			    "being sent");
+			return -1;
+		}
+		r->fleft -= n;
+		r->sent += (uint64_t)n;
+	}
+	return 1;
+}
+
+static void
+conn_write(struct conn *c)
+{
+	switch (conn_flush(c)) {
+	case 1:
+		if (c->keep_alive) {
+			conn_finish(c);
+			return;
+		}
+		/*
+		 * Closing right after the last write could reset the
+		 * connection over unread input and lose the response: shut
+		 * down our side and drain theirs for a moment.
+		 */
+		conn_log(c);
+		req_free(c->req);
+		c->req = NULL;
+		c->nreq++;
+		(void)shutdown(c->io.fd, SHUT_WR);
+		c->state = CONN_LINGER;
+		conn_timer(c, CONN_LINGER_MS);
+		conn_process(c);
+		return;
+	case 0:
+		conn_timer(c, c->srv->conf->send_timeout_ms);
+		return;
+	default:
+		c->req->status = c->req->status ? c->req->status : 499;
+		conn_log(c);
+		conn_close(c);
+		return;
+	}
+}
+
+static void
+conn_send(struct conn *c)
+{
+	c->state = CONN_WRITE;
+	conn_write(c);
+}
+
+/* Answer an error and close; used before a request could be parsed. */
+static void
+conn_fail(struct conn *c, int status)
+{
+	if (c->req == NULL && (c->req = req_new(c)) == NULL) {
+		conn_close(c);
+		return;
+	}
+	c->keep_alive = 0;
+	conn_error(c, status, NULL);
+	if (c->req != NULL)
+		conn_send(c);
+}
+
+static void
+conn_static(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct req *r = c->req;
+	struct static_reply rep;
+	int64_t small;
+
+	if (r->http.meth != HTTP_GET && r->http.meth != HTTP_HEAD) {
+		conn_error(c, r->http.meth == HTTP_OTHER ? 501 : 405,
+		    "Allow: GET, HEAD\r\n");
+		conn_send(c);
+		return;
+	}
+	static_handle(srv->rootfd, srv->mime, &r->http, &rep);
+	if (rep.status >= 400 || rep.status == 301) {
+		rep.headers[rep.hlen] = '\0';
+		conn_error(c, rep.status, rep.hlen ? rep.headers : NULL);
+		conn_send(c);
+		return;
+	}
+	r->fd = rep.fd;
+	r->foff = rep.off;
+	r->fleft = rep.len;
+	small = rep.status == 200 || rep.status == 206 ? rep.len : 0;
+	if (r->is_head || small > CONN_SMALL_FILE)
+		small = 0;
+	if (conn_head(c, rep.status, rep.headers, rep.hlen,
+	    rep.status == 304 ? -1 : rep.len, NULL, 0, (size_t)small) == -1) {
+		conn_error(c, 500, NULL);
+		conn_send(c);
+		return;
+	}
+	if (small > 0) {
+		/* One write for head and body beats a write and a sendfile. */
+		ssize_t n = pread(r->fd, r->out + r->outlen, (size_t)small,
+		    r->foff);
+		if (n != small) {
+			log_msg(LOG_LV_ERROR, r->id, "read %s: %s", r->http.path,
+			    n == -1 ? strerror(errno) : "short read");
+			conn_close(c);
+			return;
+		}
+		r->outlen += (size_t)small;
+		r->sent = (uint64_t)small;
+		r->fleft = 0;
+	}
+	if (r->fleft == 0 && r->fd != -1) {
+		close(r->fd);
+		r->fd = -1;
+	}
+	conn_send(c);
+}
+
+/* The request head and body have been read: answer it. */
+static void
+conn_dispatch(struct conn *c)
+{
+	struct req *r = c->req;
+
+	if (r->http.path == NULL) {
+		/* OPTIONS * */
+		if (conn_head(c, 200, "Allow: GET, HEAD, OPTIONS\r\n", 27, 0,
+		    NULL, 0, 0) == -1)
+			conn_error(c, 500, NULL);
+		conn_send(c);
+		return;
+	}
+	if (conf_route_match(r->conf, r->http.path) != NULL) {
+		/* Container routes are parsed and matched; serving comes next. */
+		log_msg(LOG_LV_ERROR, r->id, "route for %s: container routes "
+		    "are not supported by this build", r->http.path);
+		conn_error(c, 501, NULL);
+		conn_send(c);
+		return;
+	}
+	conn_static(c);
+}
+
+/* Consume body bytes that are in the buffer after the head. */
+static int
+conn_body(struct conn *c)
+{
+	struct req *r = c->req;
+	char *p = c->in + r->headlen;
+	size_t avail = c->inlen - r->headlen, used, got;
+
+	if (r->http.chunked) {
+		int rv = http_chunked_decode(&r->chunk, p, avail, &used, &got);
+		if (rv == -1)
+			return 400;
+		r->body_total += (int64_t)got;
+		if (r->body_total > r->conf->max_body)
+			return 413;
+		memmove(p, p + used, avail - used);
+		c->inlen -= used;
+		return rv == 1 ? 0 : -1;
+	}
+	used = avail < (uint64_t)r->body_left ? avail : (size_t)r->body_left;
+	memmove(p, p + used, avail - used);
+	c->inlen -= used;
+	r->body_left -= (int64_t)used;
+	return r->body_left == 0 ? 0 : -1;
+}
+
+/* A complete head is in c->in[0..len): parse it and decide what next. */
+static void
+conn_request(struct conn *c, size_t len)
+{
+	struct conf *conf = c->srv->conf;
+	struct http_limits lim;
+	struct req *r;
+	int status;
+
+	if ((r = c->req = req_new(c)) == NULL) {
+		conn_close(c);
+		return;
+	}
+	lim.max_request_line = conf->max_request_line;
+	lim.max_header_size = conf->max_header_size;
+	lim.max_headers = conf->max_headers;
+	r->headlen = len;
+	status = http_parse_request(&r->http, c->in, len, r->pathbuf,
+	    2 * (conf->max_request_line + 2), &lim);
+	r->is_head = r->http.meth == HTTP_HEAD;
+	c->keep_alive = r->http.keep_alive && !c->srv->stopping;
+	if (status != 0) {
+		log_msg(LOG_LV_INFO, r->id, "%s: bad request from %s: %d %s",
+		    r->http.target ? r->http.target : "-", c->client, status,
+		    http_status_text(status));
+		c->keep_alive = 0;
+		conn_error(c, status, NULL);
+		conn_send(c);
+		return;
+	}
+	if (r->http.content_length > r->conf->max_body) {
+		conn_error(c, 413, NULL);
+		conn_send(c);
+		return;
+	}
+	r->body_left = r->http.content_length > 0 ? r->http.content_length : 0;
+	if (r->body_left > 0 || r->http.chunked) {
+		if (r->http.expect_continue && r->http.version == 11) {
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			/* Small enough to go out at once on a fresh request. */
+			(void)send(c->io.fd, cont, sizeof(cont) - 1,
+			    MSG_NOSIGNAL);
+		}
+		c->state = CONN_BODY;
+		conn_timer(c, conf->body_timeout_ms);
+		conn_process(c);
+		return;
+	}
+	conn_dispatch(c);
+}
+
+/*
+ * Read what the socket has; returns 0, or -1 when the connection is gone.
+ * A connection without a buffer first reads into the server's scratch
+ * space, so that waking up to nothing (or to a FIN) allocates nothing.
+ */
+static int
+conn_read(struct conn *c)
+{
+	struct server *srv = c->srv;
+	size_t cap = srv->conf->max_header_size + 4096;
+
+	if (!c->readable || c->eof)
+		return 0;
+	if (c->in == NULL) {
+		ssize_t n;
+
+		if (srv->scratchlen < cap) {
+			free(srv->scratch);
+			srv->scratchlen = 0;
+			if ((srv->scratch = malloc(cap)) == NULL)
+				return -1;
+			srv->scratchlen = cap;
+		}
+		do
+			n = recv(c->io.fd, srv->scratch, cap, 0);
+		while (n == -1 && errno == EINTR);
+		if (n == -1 && errno == EAGAIN) {
+			c->readable = 0;
+			return 0;
+		}
+		if (n == -1)
+			return -1;
+		if (n == 0) {
+			c->eof = 1;
+			return 0;
+		}
+		if ((c->in = malloc(cap)) == NULL)
+			return -1;
+		memcpy(c->in, srv->scratch, (size_t)n);
+		c->incap = cap;
+		c->inlen = (size_t)n;
+		/*
+		 * A short read drained the socket; with edge triggering any
+		 * later byte raises a new event, so no need to ask again.
+		 */
+		if ((size_t)n < cap) {
+			c->readable = 0;
+			return 0;
+		}
+	}
+	while (c->inlen < c->incap && !c->eof) {
+		ssize_t n = recv(c->io.fd, c->in + c->inlen, c->incap - c->inlen,
+		    0);
+		if (n > 0) {
+			size_t want = c->incap - c->inlen;
+			c->inlen += (size_t)n;
+			if ((size_t)n < want) {
+				c->readable = 0;
+				break;
+			}
+			continue;
+		}
+		if (n == 0) {
+			c->eof = 1;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			c->readable = 0;
+			break;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conn_process(struct conn *c)
+{
+	struct conf *conf = c->srv->conf;
+	struct http_limits lim;
+	long end;
+	int rv;
+
+	switch (c->state) {
+	case CONN_HEAD:
+		if (conn_read(c) == -1) {
+			conn_close(c);
+			return;
+		}
+		/* RFC 9112 §2.2: empty lines before a request are ignored. */
+		while (c->inlen > 0 && (c->in[0] == '\r' || c->in[0] == '\n')) {
+			memmove(c->in, c->in + 1, c->inlen - 1);
+			c->inlen--;
+		}
+		if (c->inlen == 0) {
+			if (c->eof)
+				conn_close(c);
+			else if (c->in != NULL && c->nreq > 0) {
+				free(c->in);
+				c->in = NULL;
+				c->incap = 0;
+			}
+			return;
+		}
+		if (c->scan == 0 && c->nreq > 0 && c->req == NULL)
+			conn_timer(c, conf->header_timeout_ms);
+		lim.max_request_line = conf->max_request_line;
+		lim.max_header_size = conf->max_header_size;
+		lim.max_headers = conf->max_headers;
+		end = http_head_end(c->in, c->inlen, &c->scan, &lim);
+		if (end < 0) {
+			conn_fail(c, (int)-end);
+			return;
+		}
+		if (end == 0) {
+			if (c->eof)
+				conn_close(c);	/* half a request, then FIN */
+			else if (c->inlen == c->incap)
+				conn_fail(c, 431);
+			else if (c->scan > 0 && c->inlen < c->incap) {
+				/* wait for more; the timer is running */
+			}
+			return;
+		}
+		conn_request(c, (size_t)end);
+		return;
+	case CONN_BODY:
+		for (;;) {
+			rv = conn_body(c);
+			if (rv > 0) {
+				c->keep_alive = 0;
+				conn_error(c, rv, NULL);
+				conn_send(c);
+				return;
+			}
+			if (rv == 0) {
+				conn_dispatch(c);
+				return;
+			}
+			if (c->eof) {
+				log_msg(LOG_LV_INFO, c->req->id, "client closed "
+				    "during the request body");
+				c->req->status = 400;
+				conn_log(c);
+				conn_close(c);
+				return;
+			}
+			{
+				size_t before = c->inlen;
+				if (conn_read(c) == -1) {
+					conn_close(c);
+					return;
+				}
+				if (c->inlen == before && !c->eof)
+					return;	/* wait for more */
+				conn_timer(c, conf->body_timeout_ms);
+			}
+		}
+	case CONN_WRITE:
+		conn_write(c);
+		return;
+	case CONN_LINGER:
+		for (;;) {
+			char buf[4096];
+			ssize_t n = recv(c->io.fd, buf, sizeof(buf), 0);
+			if (n > 0) {
+				c->lingered += (size_t)n;
+				if (c->lingered > CONN_LINGER_BYTES)
+					break;
+				continue;
+			}
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && errno == EAGAIN)
+				return;
+			break;
+		}
+		conn_close(c);
+		return;
+	}
+}
+
+static void
+conn_io(struct loop_io *io, unsigned revents)
+{
+	struct conn *c = (struct conn *)io;
+
+	if (c->io.fn == NULL)
+		return;		/* closed earlier in this iteration */
+	if (revents & (LOOP_READ | LOOP_ERROR))
+		c->readable = 1;
+	switch (c->state) {
+	case CONN_HEAD:
+	case CONN_BODY:
+	case CONN_LINGER:
+		if (revents & (LOOP_READ | LOOP_ERROR))
+			conn_process(c);
+		break;
+	case CONN_WRITE:
+		if (revents & (LOOP_WRITE | LOOP_ERROR))
+			conn_write(c);
+		break;
+	}
+}
+
+static void
+conn_timeout(struct loop_timer *t)
+{
+	struct conn *c = (struct conn *)((char *)t - offsetof(struct conn,
+	    timer));
+
+	switch (c->state) {
+	case CONN_HEAD:
+		if (c->inlen == 0 && c->nreq > 0) {
+			conn_close(c);		/* idle keep-alive: quietly */
+			return;
+		}
+		/* FALLTHROUGH */
+	case CONN_BODY:
+		log_msg(LOG_LV_INFO, c->req ? c->req->id : NULL,
+		    "%s: request timed out (%s)", c->client,
+		    c->state == CONN_HEAD ? "head" : "body");
+		conn_fail(c, 408);
+		return;
+	case CONN_WRITE:
+		log_msg(LOG_LV_INFO, c->req->id, "%s: send timed out",
+		    c->client);
+		c->req->status = c->req->status ? c->req->status : 408;
+		conn_log(c);
+		conn_close(c);
+		return;
+	case CONN_LINGER:
+		conn_close(c);
+		return;
+	}
+}
+
+static void
+conn_close(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->io.fn == NULL)
+		return;
+	loop_timer_del(srv->loop, &c->timer);
+	loop_del(srv->loop, &c->io);
+	close(c->io.fd);
+	c->io.fn = NULL;
+	req_free(c->req);
+	c->req = NULL;
+	free(c->in);
+	c->in = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	/* Freed after this iteration: a later event may still name it. */
+	c->next = srv->dead;
+	srv->dead = c;
+	if (srv->paused && srv->nconns < (size_t)srv->conf->max_connections)
+		listeners_resume(srv);
+}
+
+/* ----- the server ----- */
+
+static void
+server_idle(void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c, *next;
+
+	for (c = srv->dead; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	srv->dead = NULL;
+	log_flush();
+}
+
+/* Open what a conf needs besides listeners; 0 or -1 with err set. */
+static int
+server_open(struct conf *conf, struct log_files **logs, struct mime **mime,
+    int *rootfd, char *err, size_t errlen)
+{
+	struct stat st;
+
+	*logs = NULL;
+	*mime = NULL;
+	*rootfd = open(conf->document_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*rootfd == -1 || fstat(*rootfd, &st) == -1) {
+		snprintf(err, errlen, "DocumentRoot %s: %s", conf->document_root,
+		    strerror(errno));
+		goto fail;
+	}
+	if ((*mime = mime_load(conf->mime_types, err, errlen)) == NULL)
+		goto fail;
+	*logs = log_open(conf->error_log, conf->access_log,
+	    conf->access_format == CONF_LOG_COMBINED, err, errlen);
+	if (*logs == NULL)
+		goto fail;
+	return 0;
+fail:
+	if (*rootfd != -1)
+		close(*rootfd);
+	*rootfd = -1;
+	mime_free(*mime);
+	*mime = NULL;
+	return -1;
+}
+
+static void
+server_grace(struct loop_timer *t)
+{
+	struct server *srv = (struct server *)((char *)t -
+	    offsetof(struct server, grace));
+
+	if (srv->nconns > 0)
+		log_warn("grace period over: closing %zu connection%s",
+		    srv->nconns, srv->nconns == 1 ? "" : "s");
+	while (srv->conns != NULL) {
+		struct conn *c = srv->conns;
+		if (c->req != NULL) {
+			c->req->status = c->req->status ? c->req->status : 503;
+			conn_log(c);
+		}
+		conn_close(c);
+	}
+}
+
+struct server *
+server_new(struct loop *loop, struct conf *conf, char *err, size_t errlen)
+{
+	struct server *srv;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv->loop = loop;
+	srv->rootfd = -1;
+	srv->grace.fn = server_grace;
+	if (getrandom(&srv->reqbase, sizeof(srv->reqbase), 0) !=
+	    sizeof(srv->reqbase))
+		srv->reqbase = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
+	srv->reqbase &= ~0xffffffffULL;	/* readable: the low half counts */
+	if (server_open(conf, &srv->logs, &srv->mime, &srv->rootfd, err,
+	    errlen) == -1)
+		goto fail;
+	srv->conf = conf_ref(conf);
+	log_use(srv->logs);
+	if (listeners_apply(srv, conf) == -1) {
+		snprintf(err, errlen, "cannot open the listeners (see above)");
+		goto fail;
+	}
+	loop_set_idle(loop, server_idle, srv);
+	return srv;
+fail:
+	server_free(srv);
+	return NULL;
+}
+
+int
+server_reload(struct server *srv, struct conf *conf)
+{
+	struct log_files *logs;
+	struct mime *mime;
+	char err[512];
+	int rootfd;
+
+	if (srv->stopping)
+		return -1;
+	if (server_open(conf, &logs, &mime, &rootfd, err, sizeof(err)) == -1) {
+		log_error("reload: %s; keeping the old configuration", err);
+		return -1;
+	}
+	if (listeners_apply(srv, conf) == -1) {
+		log_error("reload: cannot open the listeners; keeping the old "
+		    "configuration");
+		close(rootfd);
+		mime_free(mime);
+		log_close(logs);
+		return -1;
+	}
+	log_use(logs);
+	srv->logs = logs;
+	mime_free(srv->mime);
+	srv->mime = mime;
+	close(srv->rootfd);
+	srv->rootfd = rootfd;
+	conf_unref(srv->conf);
+	srv->conf = conf_ref(conf);
+	if (srv->paused && srv->nconns < (size_t)conf->max_connections)
+		listeners_resume(srv);
+	log_info("configuration reloaded from %s", conf->path);
+	return 0;
+}
+
+void
+server_stop(struct server *srv)
+{
+	struct listener *l;
+	struct conn *c, *next;
+
+	if (srv->stopping)
+		return;
+	srv->stopping = 1;
+	while ((l = srv->listeners) != NULL) {
+		srv->listeners = l->next;
+		listener_free(srv, l);
+	}
+	/* Idle connections go now; busy ones close after their response. */
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next;
+		c->keep_alive = 0;
+		if (c->state == CONN_HEAD && c->inlen == 0 && c->req == NULL)
+			conn_close(c);
+	}
+	log_info("stopping: %zu connection%s in flight, grace period %lldms",
+	    srv->nconns, srv->nconns == 1 ? "" : "s",
+	    (long long)srv->conf->grace_ms);
+	loop_timer_set(srv->loop, &srv->grace, srv->conf->grace_ms);
+}
+
+int
+server_done(const struct server *srv)
+{
+	return srv->stopping && srv->nconns == 0;
+}
+
+void
+server_free(struct server *srv)
+{
+	struct listener *l;
+
+	if (srv == NULL)
+		return;
+	while (srv->conns != NULL)
+		conn_close(srv->conns);
+	server_idle(srv);
+	while ((l = srv->listeners) != NULL) {
+		srv->listeners = l->next;
+		listener_free(srv, l);
+	}
+	loop_timer_del(srv->loop, &srv->grace);
+	loop_set_idle(srv->loop, NULL, NULL);
+	if (srv->rootfd != -1)
+		close(srv->rootfd);
+	mime_free(srv->mime);
+	free(srv->scratch);
+	if (srv->logs != NULL)
+		log_use(NULL);		/* closes them */
+	if (srv->conf != NULL)
+		conf_unref(srv->conf);
+	free(srv);
+}

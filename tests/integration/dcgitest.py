@@ -1,0 +1,203 @@
+"""dcgitest: what the integration tests share (Python 3 standard library only).
+
+A test is a script tests/integration/t_NAME.py that prints TAP:
+
+    from dcgitest import Server, Tap, raw, status_of
+    t = Tap()
+    with Server("Listen {port}\\nDocumentRoot {root}\\n") as s:
+        r = raw(s.port, b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+        t.is_(status_of(r), 200, "GET /")
+    t.done()
+
+`make check` sets DCGID (the binary to test) and DCGI_WRAP (a command to
+run it under, e.g. valgrind; empty by default).
+"""
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# valgrind --error-exitcode=99, as .ci/run and `make check VALGRIND=...` use it
+VALGRIND_ERROR = 99
+
+
+def free_port():
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """dcgid running on a config made from conf_text, in tmpdir.
+
+    In conf_text these are replaced: {port} and {tls_port} (free loopback
+    ports), {root} (tmpdir/www, created empty), {tmp} (tmpdir) and {repo}
+    (the source tree), plus any keyword argument given as NAME=value.
+    Without tmpdir, a new directory is made (and removed by a clean with).
+    The server's stdout and stderr go to tmpdir/dcgid.stdout and .stderr.
+    """
+
+    def __init__(self, conf_text, tmpdir=None, start=True, timeout=10, **subst):
+        # A directory of our own is removed after a clean stop in a with
+        # block, and kept (for its logs) when anything failed.
+        self.own_tmpdir = tmpdir is None
+        self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="dcgitest.")
+        self.port = free_port()
+        self.tls_port = free_port() if "{tls_port}" in conf_text else None
+        self.root = os.path.join(self.tmpdir, "www")
+        os.makedirs(self.root, exist_ok=True)
+        values = {"port": self.port, "tls_port": self.tls_port,
+                  "root": self.root, "tmp": self.tmpdir, "repo": REPO}
+        values.update(subst)
+        # Plain replacement, not str.format: a config may hold braces.
+        for k, v in values.items():
+            conf_text = conf_text.replace("{%s}" % k, str(v))
+        self.conf = os.path.join(self.tmpdir, "httpd.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf_text)
+        self.stdout = os.path.join(self.tmpdir, "dcgid.stdout")
+        self.stderr = os.path.join(self.tmpdir, "dcgid.stderr")
+        self.wrapped = bool(os.environ.get("DCGI_WRAP", "").strip())
+        self.proc = None
+        if start:
+            self.start(timeout)
+
+    def command(self, *args):
+        """The command line that runs dcgid (under DCGI_WRAP) with args."""
+        dcgid = os.environ.get("DCGID") or os.path.join(REPO, "httpd", "dcgid")
+        return shlex.split(os.environ.get("DCGI_WRAP", "")) + [dcgid, *args]
+
+    def start(self, timeout=10):
+        """Start dcgid -f httpd.conf; return once {port} accepts."""
+        with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
+            self.proc = subprocess.Popen(self.command("-f", self.conf),
+                                         cwd=self.tmpdir, stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("dcgid exited with %d before listening:\n%s"
+                                   % (self.proc.returncode, self.errors()))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError("dcgid did not listen on port %d within %gs:\n%s"
+                                   % (self.port, timeout, self.errors()))
+            time.sleep(0.05)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Send sig, wait, and return dcgid's exit code.  Raises when it
+        does not exit in time, or when valgrind (DCGI_WRAP) found errors."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        proc, self.proc = self.proc, None
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError("dcgid did not exit within %gs of signal %d:\n%s"
+                               % (timeout, sig, self.errors()))
+        if self.wrapped and code == VALGRIND_ERROR:
+            raise RuntimeError("valgrind found errors (exit %d):\n%s"
+                               % (code, self.errors()))
+        return code
+
+    def errors(self):
+        """What dcgid wrote to stderr so far."""
+        try:
+            with open(self.stderr, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+        if self.own_tmpdir and exc_type is None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+        return False
+
+
+def raw(port, data, timeout=5, host="127.0.0.1", half_close=False):
+    """Send data on a new connection; return all bytes received until the
+    server closes or timeout seconds have passed."""
+    got = b""
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((host, port), timeout) as s:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            s.settimeout(left)
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            got += chunk
+    return got
+
+
+def status_of(response):
+    """The status code of an HTTP response ("HTTP/1.1 200 OK" -> 200), or None."""
+    line = response.split(b"\r\n", 1)[0].split(b" ")
+    if len(line) < 2 or not line[0].startswith(b"HTTP/") or not line[1].isdigit():
+        return None
+    return int(line[1])
+
+
+class Tap:
+    """Test Anything Protocol: ok()/is_() print test points, done() the plan."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name):
+        self.n += 1
+        print("%sok %d - %s" % ("" if cond else "not ", self.n, name), flush=True)
+        if not cond:
+            self.failed += 1
+        return bool(cond)
+
+    def is_(self, got, want, name):
+        if not self.ok(got == want, name):
+            self.diag("got %r, want %r" % (got, want))
+        return got == want
+
+    def diag(self, msg):
+        for line in str(msg).splitlines():
+            print("# " + line, flush=True)
+
+    def skip_all(self, reason):
+        print("1..0 # SKIP " + reason, flush=True)
+        sys.exit(0)
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        sys.exit(1 if self.failed else 0)

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""The command line and the life of the process: -t, -v, refusing a bad
+config, SIGHUP reload (listeners added and removed, a broken config keeps
+the old one), SIGTERM draining an in-flight response, the error log."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+from dcgitest import Server, Tap, free_port, raw, status_of
+
+t = Tap()
+
+BASE = "DocumentRoot {root}\nMimeTypes {repo}/conf/mime.types\nAccessLog off\nErrorLog {tmp}/error.log\n"
+
+
+def get(port, path="/ok.txt"):
+    try:
+        return raw(port, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                   timeout=3)
+    except OSError:
+        return b""
+
+
+def slow_client(port):
+    """A connection with a small receive window (set before the handshake,
+    so that it is negotiated), for responses that cannot fit in buffers."""
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    c.settimeout(10)
+    c.connect(("127.0.0.1", port))
+    return c
+
+
+def wait_for(cond, timeout=5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+# -t and -v
+s = Server("Listen 127.0.0.1:{port}\n" + BASE, start=False)
+p = subprocess.run(s.command("-t", "-f", s.conf), capture_output=True, text=True, cwd=s.tmpdir)
+t.is_((p.returncode, p.stdout.strip()), (0, "Syntax OK"), "-t on a good config: Syntax OK")
+p = subprocess.run(s.command("-v"), capture_output=True, text=True)
+t.ok(p.returncode == 0 and re.match(r"dcgid \d+\.\d+\.\d+", p.stdout), "-v prints the version")
+p = subprocess.run(s.command("-x"), capture_output=True, text=True)
+t.ok(p.returncode != 0 and "usage" in p.stderr, "an unknown option prints usage")
+
+bad = os.path.join(s.tmpdir, "bad.conf")
+with open(bad, "w") as f:
+    f.write("Listen 127.0.0.1:%d\nDocumentRoot www\nImgae foo\nMaxBody lots\n<Route /x>\n"
+            "Timeout 5q\n</Route>\n" % free_port())
+p = subprocess.run(s.command("-t", "-f", bad), capture_output=True, text=True, cwd=s.tmpdir)
+t.is_(p.returncode, 1, "-t on a bad config exits 1")
+errs = [l for l in p.stderr.splitlines() if l.startswith(bad + ":")]
+t.ok(any(l.startswith(bad + ":3:") for l in errs), "unknown directive reported with its line")
+t.ok(any(l.startswith(bad + ":4:") for l in errs), "bad size reported with its line")
+t.ok(any(l.startswith(bad + ":6:") for l in errs), "bad duration in a route reported with its line")
+t.ok(len(errs) >= 4, "every error is reported, not just the first (%d)" % len(errs))
+p = subprocess.run(s.command("-f", bad), capture_output=True, text=True, cwd=s.tmpdir, timeout=10)
+t.ok(p.returncode != 0 and bad + ":3:" in p.stderr, "the server refuses to start with the same messages")
+p = subprocess.run(s.command("-f", os.path.join(s.tmpdir, "nope.conf")), capture_output=True,
+                   text=True, cwd=s.tmpdir, timeout=10)
+t.ok(p.returncode != 0 and "nope.conf" in p.stderr, "a missing config file is named")
+
+# A port already in use is a clear error, not a hang.
+busy = socket.socket()
+busy.bind(("127.0.0.1", 0))
+busy.listen()
+with open(bad, "w") as f:
+    f.write("Listen 127.0.0.1:%d\n" % busy.getsockname()[1] + BASE.replace("{root}", s.root)
+            .replace("{repo}", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+            .replace("{tmp}", s.tmpdir).replace("ErrorLog " + s.tmpdir + "/error.log\n", ""))
+p = subprocess.run(s.command("-f", bad), capture_output=True, text=True, cwd=s.tmpdir, timeout=10)
+t.ok(p.returncode != 0 and "Address already in use" in p.stderr, "port in use: named in the error")
+busy.close()
+
+# Reload.
+s = Server("Listen 127.0.0.1:{port}\n" + BASE)
+with open(os.path.join(s.root, "ok.txt"), "w") as f:
+    f.write("ok\n")
+t.is_(status_of(get(s.port)), 200, "serving before reload")
+port2 = free_port()
+good_conf = open(s.conf).read()
+with open(s.conf, "w") as f:
+    f.write(good_conf + "Listen 127.0.0.1:%d\n" % port2)
+s.proc.send_signal(signal.SIGHUP)
+t.ok(wait_for(lambda: status_of(get(port2)) == 200), "SIGHUP: a new listener answers")
+t.is_(status_of(get(s.port)), 200, "the old listener still answers")
+
+# A keep-alive connection opened before a reload keeps working across it.
+ka = socket.create_connection(("127.0.0.1", s.port), 5)
+ka.sendall(b"GET /ok.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+first = ka.recv(4096)
+
+with open(s.conf, "w") as f:
+    f.write(good_conf.replace("Listen 127.0.0.1:%d" % s.port, "Listen 127.0.0.1:%d" % port2))
+s.proc.send_signal(signal.SIGHUP)
+t.ok(wait_for(lambda: get(s.port) == b""), "SIGHUP: a removed listener stops answering")
+t.is_(status_of(get(port2)), 200, "the kept listener still answers")
+ka.sendall(b"GET /ok.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+second = b""
+while True:
+    chunk = ka.recv(4096)
+    if not chunk:
+        break
+    second += chunk
+ka.close()
+t.ok(status_of(first) == 200 and status_of(second) == 200,
+     "a keep-alive connection survives the reload")
+
+with open(s.conf, "w") as f:
+    f.write("Listen 127.0.0.1:%d\nBogusDirective 1\n" % port2)
+s.proc.send_signal(signal.SIGHUP)
+time.sleep(0.5)
+t.is_(status_of(get(port2)), 200, "a broken config on reload: still serving")
+t.ok(s.proc.poll() is None, "and still running")
+with open(os.path.join(s.tmpdir, "error.log")) as f:
+    elog = f.read()
+t.ok(re.search(r"httpd\.conf:2: .*BogusDirective", elog), "the reload error names file and line")
+t.ok("keeping the old configuration" in elog, "the log says the old configuration stays")
+t.ok(re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info) ", elog, re.M),
+     "error log lines carry time and level")
+
+# SIGTERM while a large response is being read slowly: it completes.
+with open(os.path.join(s.root, "big"), "wb") as f:
+    f.write(b"q" * (16 << 20))
+c = slow_client(port2)
+c.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+data = c.recv(1000)
+s.proc.send_signal(signal.SIGTERM)
+time.sleep(0.3)
+t.ok(get(port2) == b"", "after SIGTERM no new connection is accepted")
+while True:
+    chunk = c.recv(1 << 16)
+    if not chunk:
+        break
+    data += chunk
+c.close()
+body = data.partition(b"\r\n\r\n")[2]
+t.is_(len(body), 16 << 20, "the in-flight response was completed")
+t.is_(s.stop(), 0, "exit status 0 after draining")
+
+# The grace period bounds a drain that does not finish.
+s = Server("Listen 127.0.0.1:{port}\nGracePeriod 1s\n" + BASE)
+with open(os.path.join(s.root, "big"), "wb") as f:
+    f.write(b"q" * (16 << 20))
+c = slow_client(s.port)
+c.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+c.recv(100)
+t0 = time.monotonic()
+s.proc.send_signal(signal.SIGTERM)
+code = s.stop(timeout=20)
+t.ok(time.monotonic() - t0 < 10, "a stalled client does not hold the stop beyond the grace period")
+t.is_(code, 0, "exit 0")
+c.close()
+t.done()
