@@ -496,6 +496,7 @@ http_chunked_decode(struct http_chunked *st, char *buf, size_t len,
 {
 	size_t i = 0, o = 0;
 
+	*used = *outlen = 0;	/* what a caller sees after an error */
 	while (i < len && st->state != CH_DONE) {
 		unsigned char c = (unsigned char)buf[i];
 

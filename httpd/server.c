@@ -113,6 +113,7 @@ struct server {
 	struct conn	 *conns;
 	size_t		  nconns;
 	struct conn	 *dead;		/* freed at the end of the iteration */
+	struct listener	 *deadl;
 	int		  paused;	/* listeners off at MaxConnections */
 	char		 *scratch;	/* first reads land here */
 	size_t		  scratchlen;
@@ -138,6 +139,8 @@ listener_accept(struct loop_io *io, unsigned revents)
 	struct server *srv = l->srv;
 	(void)revents;
 
+	if (io->fd == -1)
+		return;		/* closed earlier in this iteration */
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -214,12 +217,18 @@ listener_accept(struct loop_io *io, unsigned revents)
 	}
 }
 
+/*
+ * Closed now, freed after this iteration: an event for it may be waiting
+ * in the same epoll batch (a SIGHUP that removes a listener, say).
+ */
 static void
 listener_free(struct server *srv, struct listener *l)
 {
 	loop_del(srv->loop, &l->io);
 	close(l->io.fd);
-	free(l);
+	l->io.fd = -1;
+	l->next = srv->deadl;
+	srv->deadl = l;
 }
 
 /*
@@ -1096,12 +1105,18 @@ server_idle(void *arg)
 {
 	struct server *srv = arg;
 	struct conn *c, *next;
+	struct listener *l, *lnext;
 
 	for (c = srv->dead; c != NULL; c = next) {
 		next = c->next;
 		free(c);
 	}
 	srv->dead = NULL;
+	for (l = srv->deadl; l != NULL; l = lnext) {
+		lnext = l->next;
+		free(l);
+	}
+	srv->deadl = NULL;
 	log_flush();
 }
 
@@ -1264,11 +1279,11 @@ server_free(struct server *srv)
 		return;
 	while (srv->conns != NULL)
 		conn_close(srv->conns);
-	server_idle(srv);
 	while ((l = srv->listeners) != NULL) {
 		srv->listeners = l->next;
 		listener_free(srv, l);
 	}
+	server_idle(srv);
 	loop_timer_del(srv->loop, &srv->grace);
 	loop_set_idle(srv->loop, NULL, NULL);
 	if (srv->rootfd != -1)

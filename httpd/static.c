@@ -127,6 +127,27 @@ mime_lookup(const struct mime *m, const char *name)
 	return e ? e->type : "application/octet-stream";
 }
 
+/* Is the file open as fd inside the directory open as rootfd? */
+static int
+static_beneath(int rootfd, int fd)
+{
+	char p[64], root[4096], file[4096];
+	ssize_t rl, fl;
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", rootfd);
+	if ((rl = readlink(p, root, sizeof(root))) <= 0 ||
+	    (size_t)rl >= sizeof(root))
+		return 0;
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	if ((fl = readlink(p, file, sizeof(file))) <= 0 ||
+	    (size_t)fl >= sizeof(file))
+		return 0;
+	if (rl == 1)			/* the root is "/" */
+		return 1;
+	return fl >= rl && memcmp(root, file, (size_t)rl) == 0 &&
+	    (fl == rl || file[rl] == '/');
+}
+
 static int
 static_open(int rootfd, const char *rel)
 {
@@ -140,11 +161,16 @@ static_open(int rootfd, const char *rel)
 	fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
 	if (fd == -1 && errno == ENOSYS) {
 		/*
-		 * Kernels before 5.6: no link may be followed at all.  The
-		 * path is already normalised, so only links can escape.
+		 * Kernels before 5.6 (and valgrind) have no openat2: open,
+		 * then ask the kernel where the descriptor really is.  The
+		 * path is normalised already, so only links can lead out.
 		 */
-		fd = openat(rootfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
-		    O_NOCTTY | O_NOFOLLOW);
+		fd = openat(rootfd, rel, (int)how.flags);
+		if (fd != -1 && !static_beneath(rootfd, fd)) {
+			close(fd);
+			fd = -1;
+			errno = EXDEV;
+		}
 	}
 	return fd;
 }

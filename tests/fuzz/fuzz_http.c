@@ -47,9 +47,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		/* Whatever follows the head, as a chunked body. */
 		memset(&ch, 0, sizeof(ch));
-		(void)http_chunked_decode(&ch, buf + end, size - (size_t)end,
-		    &used, &got);
-		if (used > size - (size_t)end || got > used)
+		if (http_chunked_decode(&ch, buf + end, size - (size_t)end,
+		    &used, &got) != -1 && (used > size - (size_t)end || got > used))
 			abort();
 	}
 
