@@ -12,6 +12,8 @@
 
 #define LOOP_MAXEVENTS	256
 
+static void	loop_collect(struct loop *);
+
 struct loop {
 	int		   epfd;
 	int64_t		   now;		/* monotonic ms */
@@ -21,6 +23,8 @@ struct loop {
 	size_t		   heapcap;
 	void		 (*idle)(void *);
 	void		  *idlearg;
+	void		 **garbage;	/* loop_defer_free() */
+	size_t		   ngarbage, garbagecap;
 };
 
 static void
@@ -55,6 +59,8 @@ loop_free(struct loop *l)
 	if (l == NULL)
 		return;
 	close(l->epfd);
+	loop_collect(l);
+	free(l->garbage);
 	free(l->heap);
 	free(l);
 }
@@ -206,6 +212,28 @@ loop_wall(const struct loop *l)
 }
 
 void
+loop_defer_free(struct loop *l, void *ptr)
+{
+	if (l->ngarbage == l->garbagecap) {
+		size_t nc = l->garbagecap ? l->garbagecap * 2 : 64;
+		void **g = realloc(l->garbage, nc * sizeof(*g));
+		if (g == NULL)
+			return;
+		l->garbage = g;
+		l->garbagecap = nc;
+	}
+	l->garbage[l->ngarbage++] = ptr;
+}
+
+static void
+loop_collect(struct loop *l)
+{
+	for (size_t i = 0; i < l->ngarbage; i++)
+		free(l->garbage[i]);
+	l->ngarbage = 0;
+}
+
+void
 loop_set_idle(struct loop *l, void (*fn)(void *), void *arg)
 {
 	l->idle = fn;
@@ -245,5 +273,6 @@ loop_run_once(struct loop *l)
 	}
 	if (l->idle != NULL)
 		l->idle(l->idlearg);
+	loop_collect(l);
 	return 0;
 }

@@ -54,6 +54,13 @@ int64_t		 loop_wall(const struct loop *);
  */
 int		 loop_run_once(struct loop *);
 
+/*
+ * free(ptr) at the end of this iteration, after every handler has run: an
+ * object closed by one handler may still be named by a later event of the
+ * same epoll batch.  (On out of memory it is leaked rather than risked.)
+ */
+void		 loop_defer_free(struct loop *, void *ptr);
+
 /* Run `fn(arg)` at the end of each iteration (one hook: log flushing). */
 void		 loop_set_idle(struct loop *, void (*fn)(void *), void *arg);
 

@@ -32,6 +32,7 @@
 
 #include "config.h"
 #include "conf.h"
+#include "dcgi.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -50,6 +51,7 @@ struct listener {
 	char		  key[300];	/* "addr port tls" from the conf */
 	char		  name[80];	/* bound address, for messages */
 	int		  tls;
+	unsigned	  port;
 	int		  keep;		/* reload: still wanted */
 	struct listener	 *next;
 };
@@ -57,6 +59,7 @@ struct listener {
 enum conn_state {
 	CONN_HEAD,	/* reading a request head (or idle between requests) */
 	CONN_BODY,	/* reading the request body */
+	CONN_WAIT,	/* a container is working on the response */
 	CONN_WRITE,	/* writing the response */
 	CONN_LINGER	/* answered and half-closed: draining, then close */
 };
@@ -74,11 +77,23 @@ struct req {
 	/* the body */
 	int64_t		 body_left;	/* Content-Length still to read */
 	int64_t		 body_total;
+	int64_t		 body_max;
 	struct http_chunked chunk;
+	char		*body;		/* kept for a route, dropped otherwise */
+	size_t		 bodylen, bodycap;
+
+	/* a container route */
+	const struct conf_route *route;
+	struct dcgi_job	*job;		/* NULL once it has said its last */
+	int		 redirects;
+	char		*redirect;
 
 	/* the response */
 	char		*out;
-	size_t		 outlen, outoff, outhdr;
+	size_t		 outlen, outoff, outhdr, outcap;
+	int		 streaming;	/* output arrives over time... */
+	int		 stream_end;	/* ...and is complete */
+	int		 chunked_out;
 	int		 fd;
 	off_t		 foff;
 	int64_t		 fleft;
@@ -101,6 +116,8 @@ struct conn {
 	struct req	 *req;
 	char		  client[INET6_ADDRSTRLEN];
 	uint16_t	  port;
+	uint16_t	  local_port;
+	int		  tls;
 };
 
 struct server {
@@ -110,6 +127,9 @@ struct server {
 	struct mime	 *mime;
 	int		  rootfd;
 	struct listener	 *listeners;
+	struct dcgi	 *dcgi;
+	int		  grace_over;
+	int		  gave_up;
 	struct conn	 *conns;
 	size_t		  nconns;
 	struct conn	 *dead;		/* freed at the end of the iteration */
@@ -179,6 +199,8 @@ listener_accept(struct loop_io *io, unsigned revents)
 		c->srv = srv;
 		c->state = CONN_HEAD;
 		c->readable = 1;
+		c->local_port = (uint16_t)l->port;
+		c->tls = l->tls;
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
@@ -291,6 +313,7 @@ listener_open(struct server *srv, const struct conf_listen *cl,
 		l->io.fn = listener_accept;
 		l->srv = srv;
 		l->tls = cl->tls;
+		l->port = (unsigned)strtoul(cl->port, NULL, 10);
 		l->keep = 1;
 		snprintf(l->key, sizeof(l->key), "%s", key);
 		snprintf(l->name, sizeof(l->name), "%s%s%s:%s",
@@ -412,6 +435,8 @@ req_free(struct req *r)
 	if (r->fd != -1)
 		close(r->fd);
 	free(r->out);
+	free(r->body);
+	free(r->redirect);
 	if (r->conf != NULL)
 		conf_unref(r->conf);
 	free(r);
@@ -431,8 +456,10 @@ conn_head(struct conn *c, int status, const char *extra, size_t elen,
 	int n;
 
 	free(r->out);
+	r->outcap = 0;
 	if ((r->out = malloc(cap)) == NULL)
 		return -1;
+	r->outcap = cap;
 	r->status = status;
 	n = snprintf(r->out, cap, "HTTP/1.1 %d %s\r\nServer: " SERVER_SOFTWARE
 	    "\r\nDate: %s\r\n", status, http_status_text(status),
@@ -622,8 +649,19 @@ conn_flush(struct conn *c)
 static void
 conn_write(struct conn *c)
 {
+	struct req *r = c->req;
+
 	switch (conn_flush(c)) {
 	case 1:
+		if (r->streaming && !r->stream_end) {
+			/* All sent; the container has more to say. */
+			r->outoff = r->outlen = 0;
+			c->state = CONN_WAIT;
+			loop_timer_del(c->srv->loop, &c->timer);
+			if (r->job != NULL)
+				dcgi_writable(r->job);
+			return;
+		}
 		if (c->keep_alive) {
 			conn_finish(c);
 			return;
@@ -742,15 +780,44 @@ conn_dispatch(struct conn *c)
 		conn_send(c);
 		return;
 	}
-	if (conf_route_match(r->conf, r->http.path) != NULL) {
-		/* Container routes are parsed and matched; serving comes next. */
-		log_msg(LOG_LV_ERROR, r->id, "route for %s: container routes "
-		    "are not supported by this build", r->http.path);
-		conn_error(c, 501, NULL);
-		conn_send(c);
+	if (r->route != NULL) {
+		c->state = CONN_WAIT;
+		loop_timer_del(c->srv->loop, &c->timer);
+		/* dcgi_start() never answers before it returns. */
+		if ((r->job = dcgi_start(c->srv->dcgi, c, r->route)) == NULL) {
+			log_msg(LOG_LV_ERROR, r->id, "out of memory");
+			conn_error(c, 500, NULL);
+			conn_send(c);
+		}
 		return;
 	}
 	conn_static(c);
+}
+
+/*
+ * A container route gets the whole body on stdin once it has arrived:
+ * buffering it (within MaxBody) means a slow upload never holds a
+ * container, only a little memory.
+ */
+static int
+conn_keep_body(struct req *r, const char *p, size_t n)
+{
+	if (r->route == NULL || n == 0)
+		return 0;
+	if (r->bodylen + n > r->bodycap) {
+		size_t nc = r->bodycap ? r->bodycap : 4096;
+		char *nb;
+
+		while (nc < r->bodylen + n)
+			nc *= 2;
+		if ((nb = realloc(r->body, nc)) == NULL)
+			return -1;
+		r->body = nb;
+		r->bodycap = nc;
+	}
+	memcpy(r->body + r->bodylen, p, n);
+	r->bodylen += n;
+	return 0;
 }
 
 /* Consume body bytes that are in the buffer after the head. */
@@ -766,13 +833,17 @@ conn_body(struct conn *c)
 		if (rv == -1)
 			return 400;
 		r->body_total += (int64_t)got;
-		if (r->body_total > r->conf->max_body)
+		if (r->body_total > r->body_max)
 			return 413;
+		if (conn_keep_body(r, p, got) == -1)
+			return 500;
 		memmove(p, p + used, avail - used);
 		c->inlen -= used;
 		return rv == 1 ? 0 : -1;
 	}
 	used = avail < (uint64_t)r->body_left ? avail : (size_t)r->body_left;
+	if (conn_keep_body(r, p, used) == -1)
+		return 500;
 	memmove(p, p + used, avail - used);
 	c->inlen -= used;
 	r->body_left -= (int64_t)used;
@@ -809,7 +880,14 @@ conn_request(struct conn *c, size_t len)
 		conn_send(c);
 		return;
 	}
-	if (r->http.content_length > r->conf->max_body) {
+	if (r->http.path != NULL)
+		r->route = conf_route_match(r->conf, r->http.path);
+	r->body_max = r->route != NULL && r->route->max_body >= 0 ?
+	    r->route->max_body : r->conf->max_body;
+	if (r->http.content_length > r->body_max) {
+		log_msg(LOG_LV_INFO, r->id, "%s: body of %lld bytes over the "
+		    "limit of %lld", r->http.path ? r->http.path : "*",
+		    (long long)r->http.content_length, (long long)r->body_max);
 		conn_error(c, 413, NULL);
 		conn_send(c);
 		return;
@@ -990,6 +1068,8 @@ conn_process(struct conn *c)
 				conn_timer(c, conf->body_timeout_ms);
 			}
 		}
+	case CONN_WAIT:
+		return;
 	case CONN_WRITE:
 		conn_write(c);
 		return;
@@ -1023,12 +1103,30 @@ conn_io(struct loop_io *io, unsigned revents)
 		return;		/* closed earlier in this iteration */
 	if (revents & (LOOP_READ | LOOP_ERROR))
 		c->readable = 1;
+	/*
+	 * While a container works, a read tells whether the client is
+	 * still there: EOF or an error means it has gone.
+	 */
+	if (c->req != NULL && c->req->job != NULL &&
+	    (c->state == CONN_WAIT || c->state == CONN_WRITE) &&
+	    (revents & (LOOP_READ | LOOP_ERROR))) {
+		if (conn_read(c) == -1 || c->eof) {
+			log_msg(LOG_LV_INFO, c->req->id, "%s: client went away",
+			    c->client);
+			c->req->status = c->req->status ? c->req->status : 499;
+			conn_log(c);
+			conn_close(c);
+			return;
+		}
+	}
 	switch (c->state) {
 	case CONN_HEAD:
 	case CONN_BODY:
 	case CONN_LINGER:
 		if (revents & (LOOP_READ | LOOP_ERROR))
 			conn_process(c);
+		break;
+	case CONN_WAIT:
 		break;
 	case CONN_WRITE:
 		if (revents & (LOOP_WRITE | LOOP_ERROR))
@@ -1056,6 +1154,8 @@ conn_timeout(struct loop_timer *t)
 		    c->state == CONN_HEAD ? "head" : "body");
 		conn_fail(c, 408);
 		return;
+	case CONN_WAIT:
+		return;		/* dcgi keeps its own time */
 	case CONN_WRITE:
 		log_msg(LOG_LV_INFO, c->req->id, "%s: send timed out",
 		    c->client);
@@ -1080,6 +1180,11 @@ conn_close(struct conn *c)
 	loop_del(srv->loop, &c->io);
 	close(c->io.fd);
 	c->io.fn = NULL;
+	if (c->req != NULL && c->req->job != NULL) {
+		struct dcgi_job *job = c->req->job;
+		c->req->job = NULL;
+		dcgi_client_gone(job);
+	}
 	req_free(c->req);
 	c->req = NULL;
 	free(c->in);
@@ -1096,6 +1201,215 @@ conn_close(struct conn *c)
 	srv->dead = c;
 	if (srv->paused && srv->nconns < (size_t)srv->conf->max_connections)
 		listeners_resume(srv);
+}
+
+/* ----- answering over time (dcgi.c) ----- */
+
+void
+conn_get_info(struct conn *c, struct conn_info *ci)
+{
+	struct req *r = c->req;
+
+	ci->req = &r->http;
+	ci->conf = r->conf;
+	ci->reqid = r->id;
+	ci->client_addr = c->client;
+	ci->client_port = c->port;
+	ci->local_port = c->local_port;
+	ci->tls = c->tls;
+	ci->body = r->body;
+	ci->bodylen = r->bodylen;
+	ci->has_body = r->http.chunked || r->http.content_length >= 0;
+}
+
+/* Append to the output buffer, growing it; -1 when out of memory. */
+static int
+req_out(struct req *r, const char *p, size_t n)
+{
+	if (r->outoff > 0 && r->outoff == r->outlen)
+		r->outoff = r->outlen = 0;
+	if (r->outlen + n > r->outcap && r->outoff > 0) {
+		memmove(r->out, r->out + r->outoff, r->outlen - r->outoff);
+		r->outlen -= r->outoff;
+		r->outoff = 0;
+	}
+	if (r->outlen + n > r->outcap) {
+		size_t nc = r->outcap ? r->outcap : 4096;
+		char *nb;
+
+		while (nc < r->outlen + n)
+			nc *= 2;
+		if ((nb = realloc(r->out, nc)) == NULL)
+			return -1;
+		r->out = nb;
+		r->outcap = nc;
+	}
+	memcpy(r->out + r->outlen, p, n);
+	r->outlen += n;
+	return 0;
+}
+
+static void
+conn_kick(struct conn *c)
+{
+	if (c->state == CONN_WAIT) {
+		c->state = CONN_WRITE;
+		conn_write(c);
+	}
+}
+
+int
+conn_response_start(struct conn *c, int status, const char *headers,
+    size_t hlen, int64_t length)
+{
+	struct req *r = c->req;
+	char *extra;
+	size_t elen = hlen;
+
+	r->streaming = 1;
+	if (length < 0 && r->http.version == 11 && !r->is_head &&
+	    status != 204 && status != 304) {
+		r->chunked_out = 1;
+		elen += sizeof("Transfer-Encoding: chunked\r\n") - 1;
+	} else if (length < 0)
+		c->keep_alive = 0;	/* HTTP/1.0: the end is the close */
+	if ((extra = malloc(elen + 1)) == NULL)
+		goto fail;
+	memcpy(extra, headers, hlen);
+	if (r->chunked_out)
+		memcpy(extra + hlen, "Transfer-Encoding: chunked\r\n",
+		    elen - hlen);
+	if (conn_head(c, status, extra, elen, length, NULL, 0, 0) == -1) {
+		free(extra);
+		goto fail;
+	}
+	free(extra);
+	conn_kick(c);
+	return 0;
+fail:
+	log_msg(LOG_LV_ERROR, r->id, "out of memory");
+	r->job = NULL;
+	r->status = 500;
+	conn_log(c);
+	conn_close(c);
+	return -1;
+}
+
+int
+conn_response_data(struct conn *c, const char *p, size_t n)
+{
+	struct req *r = c->req;
+	char size[24];
+
+	if (n == 0 || r->is_head)
+		return 0;
+	if (r->chunked_out) {
+		int sl = snprintf(size, sizeof(size), "%zx\r\n", n);
+		if (req_out(r, size, (size_t)sl) == -1 ||
+		    req_out(r, p, n) == -1 || req_out(r, "\r\n", 2) == -1)
+			goto fail;
+	} else if (req_out(r, p, n) == -1)
+		goto fail;
+	r->sent += n;
+	conn_kick(c);
+	return 0;
+fail:
+	log_msg(LOG_LV_ERROR, r->id, "out of memory");
+	conn_response_abort(c);
+	return -1;
+}
+
+size_t
+conn_response_queued(const struct conn *c)
+{
+	const struct req *r = c->req;
+
+	return r->outlen - r->outoff;
+}
+
+void
+conn_response_end(struct conn *c)
+{
+	struct req *r = c->req;
+
+	r->job = NULL;
+	r->stream_end = 1;
+	if (r->chunked_out && req_out(r, "0\r\n\r\n", 5) == -1) {
+		conn_response_abort(c);
+		return;
+	}
+	if (c->state == CONN_WAIT) {
+		c->state = CONN_WRITE;
+		conn_write(c);
+	}
+}
+
+void
+conn_response_error(struct conn *c, int status, const char *headers)
+{
+	struct req *r = c->req;
+
+	r->job = NULL;
+	r->streaming = 0;
+	conn_error(c, status, headers);
+	if (c->req == r)
+		conn_send(c);
+}
+
+void
+conn_response_abort(struct conn *c)
+{
+	struct req *r = c->req;
+
+	r->job = NULL;
+	if (r->status == 0)
+		r->status = 500;
+	conn_log(c);
+	conn_close(c);
+}
+
+void
+conn_response_redirect(struct conn *c, const char *location)
+{
+	struct req *r = c->req;
+	const char *q;
+	size_t plen;
+
+	r->job = NULL;
+	if (++r->redirects > 5) {
+		log_msg(LOG_LV_ERROR, r->id, "more than 5 local redirects");
+		conn_error(c, 500, NULL);
+		conn_send(c);
+		return;
+	}
+	free(r->redirect);
+	if ((r->redirect = strdup(location)) == NULL) {
+		conn_error(c, 500, NULL);
+		conn_send(c);
+		return;
+	}
+	/* RFC 3875 §6.2.2: the new request is a GET without a body. */
+	q = strchr(r->redirect, '?');
+	plen = q ? (size_t)(q - r->redirect) : strlen(r->redirect);
+	if (http_path_normalize(r->redirect, plen, r->pathbuf,
+	    r->conf->max_request_line + 2) == -1) {
+		log_msg(LOG_LV_ERROR, r->id, "bad local redirect to %s",
+		    r->redirect);
+		conn_error(c, 500, NULL);
+		conn_send(c);
+		return;
+	}
+	r->http.path = r->pathbuf;
+	r->http.query = q ? q + 1 : NULL;
+	r->http.rawpath = r->redirect;
+	r->http.meth = HTTP_GET;
+	r->http.method = "GET";
+	r->http.content_length = -1;
+	r->http.chunked = 0;
+	r->bodylen = 0;
+	r->streaming = r->stream_end = r->chunked_out = 0;
+	r->route = conf_route_match(r->conf, r->http.path);
+	conn_dispatch(c);
 }
 
 /* ----- the server ----- */
@@ -1157,6 +1471,14 @@ server_grace(struct loop_timer *t)
 	struct server *srv = (struct server *)((char *)t -
 	    offsetof(struct server, grace));
 
+	if (srv->grace_over) {
+		/* Containers still being removed after a further while. */
+		log_warn("giving up waiting for the Docker engine");
+		srv->gave_up = 1;
+		return;
+	}
+	srv->grace_over = 1;
+	loop_timer_set(srv->loop, &srv->grace, 10000);
 	if (srv->nconns > 0)
 		log_warn("grace period over: closing %zu connection%s",
 		    srv->nconns, srv->nconns == 1 ? "" : "s");
@@ -1191,6 +1513,8 @@ server_new(struct loop *loop, struct conf *conf, char *err, size_t errlen)
 		goto fail;
 	srv->conf = conf_ref(conf);
 	log_use(srv->logs);
+	if ((srv->dcgi = dcgi_new(loop, conf, err, errlen)) == NULL)
+		goto fail;
 	if (listeners_apply(srv, conf) == -1) {
 		snprintf(err, errlen, "cannot open the listeners (see above)");
 		goto fail;
@@ -1247,6 +1571,7 @@ server_stop(struct server *srv)
 	if (srv->stopping)
 		return;
 	srv->stopping = 1;
+	dcgi_stop(srv->dcgi);
 	while ((l = srv->listeners) != NULL) {
 		srv->listeners = l->next;
 		listener_free(srv, l);
@@ -1267,7 +1592,8 @@ server_stop(struct server *srv)
 int
 server_done(const struct server *srv)
 {
-	return srv->stopping && srv->nconns == 0;
+	return srv->stopping && srv->nconns == 0 &&
+	    (!dcgi_busy(srv->dcgi) || srv->gave_up);
 }
 
 void
@@ -1283,6 +1609,7 @@ server_free(struct server *srv)
 		srv->listeners = l->next;
 		listener_free(srv, l);
 	}
+	dcgi_free(srv->dcgi);
 	server_idle(srv);
 	loop_timer_del(srv->loop, &srv->grace);
 	loop_set_idle(srv->loop, NULL, NULL);

@@ -32,3 +32,45 @@ int		 server_done(const struct server *);
 void		 server_free(struct server *);
 
 #endif
+
+/*
+ * What a module that answers a request over time (dcgi.c) may ask of and
+ * do with the connection that carries it.
+ */
+struct conn;
+struct dcgi_job;
+struct http_request;
+
+struct conn_info {
+	const struct http_request *req;
+	const struct conf *conf;
+	const char	*reqid;
+	const char	*client_addr;
+	unsigned	 client_port;
+	unsigned	 local_port;
+	int		 tls;
+	const char	*body;		/* the whole request body */
+	size_t		 bodylen;
+	int		 has_body;	/* Content-Length or chunked */
+};
+void		 conn_get_info(struct conn *, struct conn_info *);
+/*
+ * Start the response: `headers` are complete lines (CRLF each).  A
+ * `length` of -1 means unknown: chunked on HTTP/1.1, close-delimited on
+ * 1.0.  -1 when out of memory (the connection is then closed).
+ */
+int		 conn_response_start(struct conn *, int status,
+		    const char *headers, size_t hlen, int64_t length);
+/* Queue body bytes; -1 when the connection failed. */
+int		 conn_response_data(struct conn *, const char *, size_t);
+/* Bytes queued and not yet written to the client. */
+size_t		 conn_response_queued(const struct conn *);
+/* The body is complete. */
+void		 conn_response_end(struct conn *);
+/* A complete error response (with `headers`, may be NULL). */
+void		 conn_response_error(struct conn *, int status,
+		    const char *headers);
+/* The response cannot be completed: close the connection. */
+void		 conn_response_abort(struct conn *);
+/* RFC 3875 §6.2.2: answer with a GET of `location` instead. */
+void		 conn_response_redirect(struct conn *, const char *location);

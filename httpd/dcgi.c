@@ -1,0 +1,1004 @@
+/*
+ * dcgi.c: one request served by one fresh container.
+ *
+ * A job is a state machine (enum dcgi_state):
+ *
+ *   QUEUED -> CREATE -> ATTACH -> START -> RUN -> (removed)
+ *
+ * QUEUED waits (briefly) for a MaxConcurrent/MaxContainers slot; CREATE
+ * is POST /containers/create with the CGI environment; ATTACH connects
+ * the stream before the process starts so no output is lost; START is
+ * POST /containers/{id}/start; RUN writes the body to stdin, half-closes
+ * it, and turns stdout into the HTTP response.  Whatever way a job ends
+ * (answered, failed, timed out, client gone), job_end() removes the
+ * container with DELETE ?force=true: nothing is left behind.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "cgi.h"
+#include "conf.h"
+#include "dcgi.h"
+#include "docker.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+
+#define DCGI_QUEUE_WAIT_MS	2000		/* MaxConcurrent full: then 503 */
+#define DCGI_HEAD_MAX		(64 * 1024)	/* the CGI header block */
+#define DCGI_QUEUED_MAX		(256 * 1024)	/* output before pausing */
+#define DCGI_TMPFS		"rw,nosuid,nodev,noexec,size=64m"
+
+enum dcgi_state {
+	DCGI_QUEUED,	/* waiting for a slot */
+	DCGI_CREATE,	/* POST /containers/create */
+	DCGI_ATTACH,	/* the attach stream is being set up */
+	DCGI_START,	/* POST /containers/{id}/start */
+	DCGI_RUN	/* stdin in, stdout out */
+};
+
+/* Per route prefix, across reloads: how many containers run, who waits. */
+struct dcgi_route {
+	char		  *prefix;
+	int		   running;
+	struct dcgi_route *next;
+};
+
+struct dcgi_job {
+	struct dcgi	 *dc;
+	struct dcgi_job	 *prev, *next;	/* all jobs */
+	struct dcgi_job	 *qnext;	/* the wait queue */
+	int		  queued;
+	struct conn	 *conn;		/* NULL once answered or gone */
+	struct conf	 *conf;
+	const struct conf_route *route;
+	struct dcgi_route *rs;
+	enum dcgi_state	  state;
+	int		  slot;		/* holds a MaxConcurrent slot */
+	char		  reqid[17];
+	char		  cid[80];	/* the container, once created */
+	struct docker_call *call;
+	struct docker_attach *att;
+	struct loop_timer timer;
+
+	const char	 *in;		/* the request body, for stdin */
+	size_t		  inlen, inoff;
+
+	char		 *head;		/* stdout until the header block ends */
+	size_t		  headlen, headcap;
+	int		  answered;	/* the response has started */
+	int64_t		  cl_left;	/* the function's Content-Length */
+	uint64_t	  outbytes;
+	int		  paused;
+
+	char		  errline[512];	/* stderr, a line at a time */
+	size_t		  errlen;
+
+	int64_t		  t0, t_queued, t_created, t_attached, t_started,
+			  t_first;	/* microseconds */
+};
+
+struct dcgi {
+	struct loop	 *loop;
+	struct docker	 *docker;
+	char		  instance[64];	/* "PID:STARTTIME": the dcgi.instance label */
+	struct dcgi_route *routes;
+	struct dcgi_job	 *jobs;
+	struct dcgi_job	 *qhead, *qtail;
+	size_t		  njobs;
+	size_t		  running;	/* slots taken, all routes */
+	int		  stopping;
+};
+
+static void	job_end(struct dcgi_job *);
+static void	job_try(struct dcgi_job *);
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A process is named by its pid and its start time (field 22 of stat). */
+static int
+proc_starttime(long pid, unsigned long long *start)
+{
+	char path[64], buf[1024], *p;
+	FILE *f;
+	size_t n;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold anything: count from its last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL)
+		return -1;
+	*start = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
+/* ----- the orphan sweep ----- */
+
+/* Is the dcgid that labelled a container with `inst` still running? */
+static int
+instance_alive(const char *inst)
+{
+	unsigned long long start, want;
+	char *e;
+	long pid;
+
+	pid = strtol(inst, &e, 10);
+	if (e == inst || *e != ':' || pid <= 0)
+		return 0;
+	want = strtoull(e + 1, NULL, 10);
+	return proc_starttime(pid, &start) == 0 && start == want;
+}
+
+static void
+sweep_removed(void *arg, int status, json_t *body, const char *err)
+{
+	char *id = arg;
+	(void)body;
+
+	if (status == 204 || status == 404)
+		log_info("removed container %.12s left by an earlier dcgid", id);
+	else
+		log_warn("could not remove container %.12s: %s", id,
+		    err ? err : "engine refused");
+	free(id);
+}
+
+static void
+sweep_listed(void *arg, int status, json_t *body, const char *err)
+{
+	struct dcgi *dc = arg;
+	size_t i;
+	json_t *c;
+
+	if (status != 200 || !json_is_array(body)) {
+		log_warn("docker %s: cannot list containers (%s): containers "
+		    "left by an earlier dcgid are not removed",
+		    docker_host(dc->docker), err ? err : "bad answer");
+		return;
+	}
+	json_array_foreach(body, i, c) {
+		const char *id = json_string_value(json_object_get(c, "Id"));
+		const char *inst = json_string_value(json_object_get(
+		    json_object_get(c, "Labels"), "dcgi.instance"));
+		char path[128], *copy;
+
+		if (id == NULL || inst == NULL || strcmp(inst, dc->instance) == 0 ||
+		    instance_alive(inst))
+			continue;
+		if ((copy = strdup(id)) == NULL)
+			continue;
+		snprintf(path, sizeof(path), "/containers/%.80s?force=true", id);
+		if (docker_call(dc->docker, "DELETE", path, NULL, sweep_removed,
+		    copy) == NULL)
+			free(copy);
+	}
+}
+
+/* ----- the dcgi ----- */
+
+struct dcgi *
+dcgi_new(struct loop *loop, const struct conf *conf, char *err, size_t errlen)
+{
+	unsigned long long start = 0;
+	struct dcgi *dc;
+
+	if ((dc = calloc(1, sizeof(*dc))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	dc->loop = loop;
+	(void)proc_starttime((long)getpid(), &start);
+	snprintf(dc->instance, sizeof(dc->instance), "%ld:%llu", (long)getpid(),
+	    start);
+	if ((dc->docker = docker_new(loop, conf->docker_host, err, errlen)) ==
+	    NULL) {
+		free(dc);
+		return NULL;
+	}
+	/* Containers of a dcgid that died (SIGKILL, a crash): remove them. */
+	if (conf->nroutes > 0 || conf->nqueues > 0)
+		(void)docker_call(dc->docker, "GET", "/containers/json?all=1&"
+		    "filters=%7B%22label%22%3A%5B%22dcgi.instance%22%5D%7D",
+		    NULL, sweep_listed, dc);
+	return dc;
+}
+
+void
+dcgi_free(struct dcgi *dc)
+{
+	struct dcgi_route *rs;
+
+	if (dc == NULL)
+		return;
+	while (dc->jobs != NULL) {
+		dc->jobs->conn = NULL;
+		job_end(dc->jobs);
+	}
+	docker_free(dc->docker);
+	while ((rs = dc->routes) != NULL) {
+		dc->routes = rs->next;
+		free(rs->prefix);
+		free(rs);
+	}
+	free(dc);
+}
+
+int
+dcgi_busy(const struct dcgi *dc)
+{
+	return dc->njobs > 0 || docker_pending(dc->docker) > 0;
+}
+
+size_t
+dcgi_running(const struct dcgi *dc)
+{
+	return dc->running;
+}
+
+/* ----- answering ----- */
+
+/* RFC 8673-ish timings for the client: where did the time go? */
+static int
+job_timing(struct dcgi_job *j, char *buf, size_t len)
+{
+	int64_t base = j->t0, q, cr = 0, at = 0, st = 0, fb = 0;
+
+	q = (j->t_queued ? j->t_queued : base) - base;
+	if (j->t_created)
+		cr = j->t_created - (j->t_queued ? j->t_queued : base);
+	if (j->t_attached)
+		at = j->t_attached - j->t_created;
+	if (j->t_started)
+		st = j->t_started - j->t_attached;
+	if (j->t_first)
+		fb = j->t_first - (j->t_started ? j->t_started : j->t_first);
+	return snprintf(buf, len, "Server-Timing: queue;dur=%.1f, create;dur="
+	    "%.1f, attach;dur=%.1f, start;dur=%.1f, fb;dur=%.1f\r\n",
+	    q / 1000.0, cr / 1000.0, at / 1000.0, st / 1000.0, fb / 1000.0);
+}
+
+/* Answer with an error (nothing was sent yet) and end the job. */
+static void
+job_fail(struct dcgi_job *j, int status, const char *extra)
+{
+	char hdrs[512];
+	int n;
+
+	if (j->conn != NULL && !j->answered) {
+		n = job_timing(j, hdrs, sizeof(hdrs));
+		if (extra != NULL && n > 0 && (size_t)n < sizeof(hdrs))
+			snprintf(hdrs + n, sizeof(hdrs) - (size_t)n, "%s", extra);
+		conn_response_error(j->conn, status, hdrs);
+		j->conn = NULL;
+	} else if (j->conn != NULL) {
+		/* Halfway through a response: all we can do is cut it. */
+		conn_response_abort(j->conn);
+		j->conn = NULL;
+	}
+	job_end(j);
+}
+
+static void
+job_timeout(struct loop_timer *t)
+{
+	struct dcgi_job *j = (struct dcgi_job *)((char *)t -
+	    offsetof(struct dcgi_job, timer));
+
+	if (j->state == DCGI_QUEUED && !j->queued) {
+		job_try(j);		/* the first attempt, just after start */
+		return;
+	}
+	if (j->state == DCGI_QUEUED) {
+		log_msg(LOG_LV_WARN, j->reqid, "route %s: no container slot "
+		    "within %dms (MaxConcurrent %d, MaxContainers %d): 503",
+		    j->route->prefix, DCGI_QUEUE_WAIT_MS,
+		    j->route->max_concurrent, j->conf->max_containers);
+		job_fail(j, 503, "Retry-After: 1\r\n");
+		return;
+	}
+	log_msg(LOG_LV_WARN, j->reqid, "route %s: Timeout %lldms reached; "
+	    "killing container %.12s%s", j->route->prefix,
+	    (long long)j->route->run.timeout_ms, j->cid[0] ? j->cid : "-",
+	    j->answered ? " (response cut short)" : ": 504");
+	job_fail(j, 504, NULL);
+}
+
+/* The function's header block is complete in j->head[0..len). */
+static void
+job_headers(struct dcgi_job *j, size_t len)
+{
+	struct cgi_response cr;
+	const char *why = NULL;
+	char *hdrs = NULL;
+	size_t hlen = 0, cap;
+	int kind, status, n;
+
+	kind = cgi_parse(j->head, len, &cr, &why);
+	if (kind == -1) {
+		log_msg(LOG_LV_ERROR, j->reqid, "route %s: %s: 502 (check "
+		    "what the function prints before its body)",
+		    j->route->prefix, why);
+		job_fail(j, 502, NULL);
+		return;
+	}
+	if (kind == CGI_LOCAL_REDIRECT) {
+		struct conn *c = j->conn;
+		j->conn = NULL;
+		j->answered = 1;
+		conn_response_redirect(c, cr.location);
+		job_end(j);
+		return;
+	}
+	status = cr.status ? cr.status : kind == CGI_CLIENT_REDIRECT ? 302 : 200;
+	cap = 512 + (cr.content_type ? strlen(cr.content_type) : 0) +
+	    (cr.location ? strlen(cr.location) : 0);
+	for (int i = 0; i < cr.nheaders; i++)
+		cap += strlen(cr.headers[i].name) + strlen(cr.headers[i].value) + 4;
+	if ((hdrs = malloc(cap)) == NULL) {
+		job_fail(j, 500, NULL);
+		return;
+	}
+	if (cr.content_type != NULL)
+		hlen += (size_t)snprintf(hdrs + hlen, cap - hlen,
+		    "Content-Type: %s\r\n", cr.content_type);
+	if (cr.location != NULL)
+		hlen += (size_t)snprintf(hdrs + hlen, cap - hlen,
+		    "Location: %s\r\n", cr.location);
+	for (int i = 0; i < cr.nheaders; i++)
+		hlen += (size_t)snprintf(hdrs + hlen, cap - hlen, "%s: %s\r\n",
+		    cr.headers[i].name, cr.headers[i].value);
+	n = job_timing(j, hdrs + hlen, cap - hlen);
+	if (n > 0 && (size_t)n < cap - hlen)
+		hlen += (size_t)n;
+	j->cl_left = cr.content_length;
+	j->answered = 1;
+	if (conn_response_start(j->conn, status, hdrs, hlen,
+	    cr.content_length) == -1)
+		j->conn = NULL;		/* closed; the job ends on EOF */
+	free(hdrs);
+}
+
+/* Body bytes from the function to the client. */
+static void
+job_body(struct dcgi_job *j, const char *p, size_t n)
+{
+	if (j->conn == NULL)
+		return;
+	if (j->cl_left >= 0) {
+		if ((int64_t)n > j->cl_left) {
+			if (j->cl_left == 0 || n - (size_t)j->cl_left == n)
+				log_msg(LOG_LV_WARN, j->reqid, "route %s: "
+				    "output beyond its Content-Length dropped",
+				    j->route->prefix);
+			n = (size_t)j->cl_left;
+		}
+		j->cl_left -= (int64_t)n;
+	}
+	j->outbytes += n;
+	if (n > 0 && conn_response_data(j->conn, p, n) == -1) {
+		j->conn = NULL;
+		return;
+	}
+	if (conn_response_queued(j->conn) > DCGI_QUEUED_MAX && !j->paused) {
+		j->paused = 1;
+		docker_attach_pause(j->att, 1);
+	}
+}
+
+static void
+job_stdout(struct dcgi_job *j, const char *p, size_t n)
+{
+	long end;
+
+	if (j->t_first == 0) {
+		j->t_first = now_us();
+		/* Output can come before the answer to the start call. */
+		if (j->t_started == 0)
+			j->t_started = j->t_first;
+	}
+	if (j->answered) {
+		job_body(j, p, n);
+		return;
+	}
+	if (j->headlen + n > j->headcap) {
+		size_t nc = j->headcap ? j->headcap : 1024, take = n;
+		char *nb;
+
+		while (nc < j->headlen + n && nc < DCGI_HEAD_MAX + 1)
+			nc *= 2;
+		if (nc > DCGI_HEAD_MAX + 1)
+			nc = DCGI_HEAD_MAX + 1;
+		if ((nb = realloc(j->head, nc)) == NULL) {
+			job_fail(j, 500, NULL);
+			return;
+		}
+		j->head = nb;
+		j->headcap = nc;
+		if (take > nc - j->headlen)
+			take = nc - j->headlen;
+		memcpy(j->head + j->headlen, p, take);
+		j->headlen += take;
+		p += take;
+		n -= take;
+	} else {
+		memcpy(j->head + j->headlen, p, n);
+		j->headlen += n;
+		n = 0;
+	}
+	end = cgi_head_end(j->head, j->headlen, DCGI_HEAD_MAX);
+	if (end == -1 || (end == 0 && j->headlen > DCGI_HEAD_MAX)) {
+		log_msg(LOG_LV_ERROR, j->reqid, "route %s: header block larger "
+		    "than %d bytes: 502", j->route->prefix, DCGI_HEAD_MAX);
+		job_fail(j, 502, NULL);
+		return;
+	}
+	if (end == 0)
+		return;
+	{
+		/* What followed the header block is the start of the body. */
+		size_t rest = j->headlen - (size_t)end;
+		char *tail = NULL;
+
+		if (rest > 0 && (tail = malloc(rest)) == NULL) {
+			job_fail(j, 500, NULL);
+			return;
+		}
+		if (rest > 0)
+			memcpy(tail, j->head + end, rest);
+		job_headers(j, (size_t)end);
+		if (j->answered && j->conn != NULL) {
+			if (rest > 0)
+				job_body(j, tail, rest);
+			if (n > 0 && j->conn != NULL)
+				job_body(j, p, n);
+		}
+		free(tail);
+	}
+}
+
+static void
+job_stderr(struct dcgi_job *j, const char *p, size_t n, int flush)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n' || j->errlen == sizeof(j->errline) - 1) {
+			j->errline[j->errlen] = '\0';
+			log_msg(LOG_LV_INFO, j->reqid, "route %s stderr: %s",
+			    j->route->prefix, j->errline);
+			j->errlen = 0;
+			if (p[i] == '\n')
+				continue;
+		}
+		j->errline[j->errlen++] = p[i];
+	}
+	if (flush && j->errlen > 0) {
+		j->errline[j->errlen] = '\0';
+		log_msg(LOG_LV_INFO, j->reqid, "route %s stderr: %s",
+		    j->route->prefix, j->errline);
+		j->errlen = 0;
+	}
+}
+
+/* Write as much of the body to stdin as it takes; EOF after the last. */
+static void
+job_feed(struct dcgi_job *j)
+{
+	while (j->inoff < j->inlen) {
+		ssize_t w = docker_attach_write(j->att, j->in + j->inoff,
+		    j->inlen - j->inoff);
+		if (w == -1) {
+			/* The process may exit without reading: not an error. */
+			j->inoff = j->inlen;
+			break;
+		}
+		if (w == 0)
+			return;		/* DOCKER_WRITABLE follows */
+		j->inoff += (size_t)w;
+	}
+	docker_attach_close_stdin(j->att);
+}
+
+/* The process has exited (its stream closed). */
+static void
+job_eof(struct dcgi_job *j)
+{
+	job_stderr(j, NULL, 0, 1);
+	if (!j->answered) {
+		log_msg(LOG_LV_ERROR, j->reqid, "route %s: the function exited "
+		    "%s: 502", j->route->prefix, j->headlen == 0 ?
+		    "without any output" : "before the end of its header block "
+		    "(an empty line)");
+		job_fail(j, 502, NULL);
+		return;
+	}
+	if (j->conn != NULL) {
+		if (j->cl_left > 0) {
+			log_msg(LOG_LV_ERROR, j->reqid, "route %s: output ended "
+			    "%lld bytes short of its Content-Length",
+			    j->route->prefix, (long long)j->cl_left);
+			conn_response_abort(j->conn);
+		} else
+			conn_response_end(j->conn);
+		j->conn = NULL;
+	}
+	job_end(j);
+}
+
+static void
+job_started(void *arg, int status, json_t *body, const char *err)
+{
+	struct dcgi_job *j = arg;
+	const char *msg = json_string_value(json_object_get(body, "message"));
+
+	j->call = NULL;
+	if (status != 204 && status != 304) {
+		log_msg(LOG_LV_ERROR, j->reqid, "route %s: cannot start "
+		    "container %.12s: %s", j->route->prefix, j->cid,
+		    msg ? msg : err ? err : "engine error");
+		job_fail(j, status == 0 ? 503 : 502, NULL);
+		return;
+	}
+	if (j->t_started == 0)
+		j->t_started = now_us();
+	j->state = DCGI_RUN;
+	job_feed(j);
+}
+
+static int
+job_attach_event(void *arg, enum docker_event ev, const char *data,
+    size_t len)
+{
+	struct dcgi_job *j = arg;
+	char path[160];
+
+	switch (ev) {
+	case DOCKER_ATTACHED:
+		j->t_attached = now_us();
+		j->state = DCGI_START;
+		snprintf(path, sizeof(path), "/containers/%s/start", j->cid);
+		if ((j->call = docker_call(j->dc->docker, "POST", path, NULL,
+		    job_started, j)) == NULL)
+			job_fail(j, 500, NULL);
+		break;
+	case DOCKER_STDOUT:
+		job_stdout(j, data, len);
+		break;
+	case DOCKER_STDERR:
+		job_stderr(j, data, len, 0);
+		break;
+	case DOCKER_WRITABLE:
+		job_feed(j);
+		break;
+	case DOCKER_EOF:
+		job_eof(j);
+		break;
+	case DOCKER_FAILED:
+		log_msg(LOG_LV_ERROR, j->reqid, "route %s: container %.12s: %.*s",
+		    j->route->prefix, j->cid, (int)len, data);
+		job_fail(j, 502, NULL);
+		break;
+	}
+	/* docker.c sees for itself whether the attach was freed. */
+	return 0;
+}
+
+static void
+job_created(void *arg, int status, json_t *body, const char *err)
+{
+	struct dcgi_job *j = arg;
+	const char *msg = json_string_value(json_object_get(body, "message"));
+	const char *id = json_string_value(json_object_get(body, "Id"));
+
+	j->call = NULL;
+	if (status == 0) {
+		log_msg(LOG_LV_ERROR, j->reqid, "route %s: Docker engine at %s "
+		    "unreachable (%s): 503; is dockerd running?",
+		    j->route->prefix, docker_host(j->dc->docker),
+		    err ? err : "no answer");
+		job_fail(j, 503, "Retry-After: 5\r\n");
+		return;
+	}
+	if (status == 404) {
+		log_msg(LOG_LV_ERROR, j->reqid, "route %s: image %s not found "
+		    "on the engine: 502; build it (make images) or fix Image",
+		    j->route->prefix, j->route->run.image);
+		job_fail(j, 502, NULL);
+		return;
+	}
+	if (status != 201 || id == NULL || strlen(id) >= sizeof(j->cid)) {
+		log_msg(LOG_LV_ERROR, j->reqid, "route %s: cannot create a "
+		    "container from %s: %s: 502", j->route->prefix,
+		    j->route->run.image, msg ? msg : "unexpected answer");
+		job_fail(j, 502, NULL);
+		return;
+	}
+	snprintf(j->cid, sizeof(j->cid), "%s", id);
+	j->t_created = now_us();
+	j->state = DCGI_ATTACH;
+	if ((j->att = docker_attach(j->dc->docker, j->cid, job_attach_event,
+	    j)) == NULL)
+		job_fail(j, 500, NULL);
+}
+
+/* POST /containers/create: the CGI environment and the safe defaults. */
+static json_t *
+job_spec(struct dcgi_job *j, char **env)
+{
+	const struct conf_run *run = &j->route->run;
+	json_t *spec, *hc, *a, *labels, *binds, *tmpfs;
+	char buf[600];
+
+	spec = json_object();
+	hc = json_object();
+	labels = json_object();
+	tmpfs = json_object();
+	if (spec == NULL || hc == NULL || labels == NULL || tmpfs == NULL)
+		goto fail;
+	json_object_set_new(spec, "Image", json_string(run->image));
+	if (run->command != NULL) {
+		if ((a = json_array()) == NULL)
+			goto fail;
+		for (char **c = run->command; *c != NULL; c++)
+			json_array_append_new(a, json_string(*c));
+		json_object_set_new(spec, "Cmd", a);
+	}
+	if ((a = json_array()) == NULL)
+		goto fail;
+	for (char **e = env; *e != NULL; e++)
+		json_array_append_new(a, json_string(*e));
+	json_object_set_new(spec, "Env", a);
+	if (run->user != NULL)
+		json_object_set_new(spec, "User", json_string(run->user));
+	/* DESIGN.md: stdin reaches the process only with all of these. */
+	json_object_set_new(spec, "OpenStdin", json_true());
+	json_object_set_new(spec, "StdinOnce", json_true());
+	json_object_set_new(spec, "AttachStdin", json_true());
+	json_object_set_new(spec, "AttachStdout", json_true());
+	json_object_set_new(spec, "AttachStderr", json_true());
+	json_object_set_new(spec, "Tty", json_false());
+	json_object_set_new(labels, "dcgi.route", json_string(j->route->prefix));
+	json_object_set_new(labels, "dcgi.instance",
+	    json_string(j->dc->instance));
+	json_object_set_new(labels, "dcgi.request", json_string(j->reqid));
+	json_object_set_new(spec, "Labels", labels);
+	labels = NULL;
+
+	json_object_set_new(hc, "NetworkMode", json_string(run->network));
+	json_object_set_new(hc, "Memory", json_integer(run->memory));
+	json_object_set_new(hc, "MemorySwap", json_integer(run->memory));
+	json_object_set_new(hc, "PidsLimit", json_integer(run->pids));
+	if (run->cpus > 0)
+		json_object_set_new(hc, "NanoCpus",
+		    json_integer((json_int_t)(run->cpus * 1e9)));
+	json_object_set_new(hc, "ReadonlyRootfs", json_boolean(run->read_only));
+	json_object_set_new(hc, "CapDrop", json_pack("[s]", "ALL"));
+	json_object_set_new(hc, "SecurityOpt", json_pack("[s]",
+	    "no-new-privileges"));
+	json_object_set_new(tmpfs, "/tmp", json_string(DCGI_TMPFS));
+	json_object_set_new(hc, "Tmpfs", tmpfs);
+	tmpfs = NULL;
+	/* Output goes to us over the attach stream, never to a log file. */
+	json_object_set_new(hc, "LogConfig", json_pack("{s:s}", "Type", "none"));
+	if (run->nmounts > 0) {
+		if ((binds = json_array()) == NULL)
+			goto fail;
+		for (size_t i = 0; i < run->nmounts; i++) {
+			snprintf(buf, sizeof(buf), "%s:%s:%s", run->mounts[i].src,
+			    run->mounts[i].dst, run->mounts[i].ro ? "ro" : "rw");
+			json_array_append_new(binds, json_string(buf));
+		}
+		json_object_set_new(hc, "Binds", binds);
+	}
+	json_object_set_new(spec, "HostConfig", hc);
+	return spec;
+fail:
+	json_decref(spec);
+	json_decref(hc);
+	json_decref(labels);
+	json_decref(tmpfs);
+	return NULL;
+}
+
+static struct dcgi_route *
+route_state(struct dcgi *dc, const char *prefix)
+{
+	struct dcgi_route *rs;
+
+	for (rs = dc->routes; rs != NULL; rs = rs->next)
+		if (strcmp(rs->prefix, prefix) == 0)
+			return rs;
+	if ((rs = calloc(1, sizeof(*rs))) == NULL)
+		return NULL;
+	if ((rs->prefix = strdup(prefix)) == NULL) {
+		free(rs);
+		return NULL;
+	}
+	rs->next = dc->routes;
+	dc->routes = rs;
+	return rs;
+}
+
+static int
+job_slot_free(const struct dcgi_job *j)
+{
+	return j->rs->running < j->route->max_concurrent &&
+	    j->dc->running < (size_t)j->conf->max_containers;
+}
+
+static void
+queue_remove(struct dcgi *dc, struct dcgi_job *j)
+{
+	struct dcgi_job **pp;
+
+	for (pp = &dc->qhead; *pp != NULL; pp = &(*pp)->qnext)
+		if (*pp == j) {
+			*pp = j->qnext;
+			break;
+		}
+	dc->qtail = NULL;
+	for (struct dcgi_job *q = dc->qhead; q != NULL; q = q->qnext)
+		dc->qtail = q;
+	j->qnext = NULL;
+}
+
+/* Take a slot and create the container, or wait for a slot. */
+static void
+job_run(struct dcgi_job *j)
+{
+	struct conn_info ci;
+	struct cgi_context cx;
+	json_t *spec;
+	char **env;
+
+	j->slot = 1;
+	j->rs->running++;
+	j->dc->running++;
+	j->t_queued = j->queued ? now_us() : 0;
+	j->queued = 0;
+	j->state = DCGI_CREATE;
+	loop_timer_set(j->dc->loop, &j->timer, j->route->run.timeout_ms);
+
+	conn_get_info(j->conn, &ci);
+	memset(&cx, 0, sizeof(cx));
+	/* RFC 3875 §4.1.13: the prefix "/" is an empty SCRIPT_NAME. */
+	cx.script_name = strcmp(j->route->prefix, "/") == 0 ? "" :
+	    j->route->prefix;
+	cx.server_name = j->conf->server_name;
+	cx.remote_addr = ci.client_addr;
+	cx.remote_port = ci.client_port;
+	cx.server_port = ci.local_port;
+	cx.https = ci.tls;
+	cx.content_length = ci.has_body ? (int64_t)ci.bodylen : -1;
+	cx.server_software = "dcgid/" DCGI_VERSION;
+	cx.extra = j->route->run.env;
+	j->in = ci.body;
+	j->inlen = ci.bodylen;
+	if ((env = cgi_env(ci.req, &cx)) == NULL) {
+		job_fail(j, 500, NULL);
+		return;
+	}
+	spec = job_spec(j, env);
+	free(env);
+	if (spec == NULL) {
+		job_fail(j, 500, NULL);
+		return;
+	}
+	j->call = docker_call(j->dc->docker, "POST", "/containers/create", spec,
+	    job_created, j);
+	json_decref(spec);
+	if (j->call == NULL)
+		job_fail(j, 500, NULL);
+}
+
+static void
+job_try(struct dcgi_job *j)
+{
+	struct dcgi *dc = j->dc;
+
+	if (dc->stopping) {
+		job_fail(j, 503, "Retry-After: 5\r\n");
+		return;
+	}
+	if (job_slot_free(j)) {
+		job_run(j);
+		return;
+	}
+	/* Wait, briefly, in line. */
+	j->queued = 1;
+	j->t_queued = now_us();
+	if (dc->qtail != NULL)
+		dc->qtail->qnext = j;
+	else
+		dc->qhead = j;
+	dc->qtail = j;
+	loop_timer_set(dc->loop, &j->timer, j->route->run.timeout_ms <
+	    DCGI_QUEUE_WAIT_MS ? j->route->run.timeout_ms : DCGI_QUEUE_WAIT_MS);
+}
+
+/* A slot was freed: the first waiter that fits goes. */
+static void
+queue_wake(struct dcgi *dc)
+{
+	struct dcgi_job *j;
+
+	for (j = dc->qhead; j != NULL; j = j->qnext) {
+		if (!job_slot_free(j))
+			continue;
+		queue_remove(dc, j);
+		job_run(j);
+		return;
+	}
+}
+
+static void
+job_removed(void *arg, int status, json_t *body, const char *err)
+{
+	char *id = arg;
+	const char *msg = json_string_value(json_object_get(body, "message"));
+
+	/* 404: gone already; 409: the engine is removing it itself. */
+	if (status != 204 && status != 404 && status != 409)
+		log_warn("could not remove container %.12s: %s", id,
+		    msg ? msg : err ? err : "engine error");
+	free(id);
+}
+
+/* A create whose job ended before the answer came. */
+static void
+orphan_created(void *arg, int status, json_t *body, const char *err)
+{
+	struct dcgi *dc = arg;
+	const char *id = json_string_value(json_object_get(body, "Id"));
+	char path[160], *copy;
+	(void)err;
+
+	if (status != 201 || id == NULL || strlen(id) > 100 ||
+	    (copy = strdup(id)) == NULL)
+		return;
+	snprintf(path, sizeof(path), "/containers/%s?force=true", id);
+	if (docker_call(dc->docker, "DELETE", path, NULL, job_removed,
+	    copy) == NULL)
+		free(copy);
+}
+
+/*
+ * The end of every job, whatever happened: stop listening to the
+ * container, remove it, give the slot to the next in line.
+ */
+static void
+job_end(struct dcgi_job *j)
+{
+	struct dcgi *dc = j->dc;
+	char path[160], *id;
+
+	if (j->conn != NULL) {
+		/* Ended without an answer (the server is going away). */
+		conn_response_abort(j->conn);
+		j->conn = NULL;
+	}
+	loop_timer_del(dc->loop, &j->timer);
+	if (j->queued)
+		queue_remove(dc, j);
+	if (j->state == DCGI_CREATE && j->call != NULL)
+		/* The container may yet be made: remove it when it is. */
+		docker_call_rebind(j->call, orphan_created, dc);
+	else
+		docker_call_forget(j->call);
+	j->call = NULL;
+	docker_attach_free(j->att);
+	j->att = NULL;
+	if (j->cid[0] != '\0' && (id = strdup(j->cid)) != NULL) {
+		snprintf(path, sizeof(path), "/containers/%s?force=true", j->cid);
+		if (docker_call(dc->docker, "DELETE", path, NULL, job_removed,
+		    id) == NULL) {
+			log_error("cannot remove container %.12s: out of memory",
+			    id);
+			free(id);
+		}
+	}
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else
+		dc->jobs = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	dc->njobs--;
+	if (j->slot) {
+		j->rs->running--;
+		dc->running--;
+	}
+	free(j->head);
+	conf_unref(j->conf);
+	free(j);
+	if (!dc->stopping)
+		queue_wake(dc);
+}
+
+struct dcgi_job *
+dcgi_start(struct dcgi *dc, struct conn *c, const struct conf_route *route)
+{
+	struct conn_info ci;
+	struct dcgi_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	if ((j->rs = route_state(dc, route->prefix)) == NULL) {
+		free(j);
+		return NULL;
+	}
+	conn_get_info(c, &ci);
+	j->dc = dc;
+	j->conn = c;
+	j->conf = conf_ref((struct conf *)ci.conf);
+	j->route = route;
+	j->state = DCGI_QUEUED;
+	j->cl_left = -1;
+	j->t0 = now_us();
+	snprintf(j->reqid, sizeof(j->reqid), "%s", ci.reqid);
+	j->timer.fn = job_timeout;
+	j->next = dc->jobs;
+	if (dc->jobs != NULL)
+		dc->jobs->prev = j;
+	dc->jobs = j;
+	dc->njobs++;
+	/* Never answer before returning: the first step runs from the loop. */
+	loop_timer_set(dc->loop, &j->timer, 0);
+	return j;
+}
+
+void
+dcgi_client_gone(struct dcgi_job *j)
+{
+	j->conn = NULL;
+	if (j->cid[0] != '\0')
+		log_msg(LOG_LV_INFO, j->reqid, "route %s: client gone; removing "
+		    "container %.12s", j->route->prefix, j->cid);
+	job_end(j);
+}
+
+void
+dcgi_writable(struct dcgi_job *j)
+{
+	if (j->paused && j->att != NULL) {
+		j->paused = 0;
+		docker_attach_pause(j->att, 0);
+	}
+}
+
+void
+dcgi_stop(struct dcgi *dc)
+{
+	dc->stopping = 1;
+	while (dc->qhead != NULL) {
+		struct dcgi_job *j = dc->qhead;
+		queue_remove(dc, j);
+		j->queued = 0;
+		job_fail(j, 503, "Retry-After: 5\r\n");
+	}
+}

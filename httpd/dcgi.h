@@ -1,0 +1,40 @@
+/*
+ * dcgi.h: one request served by one fresh container.  Joins http (the
+ * client connection, through server.h), cgi (environment and response
+ * header block) and docker (the engine).
+ */
+#ifndef DCGI_DCGI_H
+#define DCGI_DCGI_H
+
+#include <stddef.h>
+
+struct conf;
+struct conf_route;
+struct conn;
+struct dcgi;
+struct dcgi_job;
+struct loop;
+
+/* NULL with err set when DockerHost is malformed. */
+struct dcgi	*dcgi_new(struct loop *, const struct conf *, char *err,
+		    size_t errlen);
+void		 dcgi_free(struct dcgi *);
+/* Nonzero while containers or engine calls are still in flight. */
+int		 dcgi_busy(const struct dcgi *);
+/* Running containers, for status lines. */
+size_t		 dcgi_running(const struct dcgi *);
+/* Stop: no new containers; queued requests get 503. */
+void		 dcgi_stop(struct dcgi *);
+
+/*
+ * Serve the request on `c` (head and body read) with a container for
+ * `route`.  The job answers through the conn_* calls in server.h.
+ */
+struct dcgi_job	*dcgi_start(struct dcgi *, struct conn *,
+		    const struct conf_route *);
+/* The client has gone: kill and remove the container. */
+void		 dcgi_client_gone(struct dcgi_job *);
+/* The client has taken what was queued: read more output. */
+void		 dcgi_writable(struct dcgi_job *);
+
+#endif
