@@ -81,6 +81,7 @@ struct dcgi_job {
 	int64_t		  cl_left;	/* the function's Content-Length */
 	uint64_t	  outbytes;
 	int		  paused;
+	int		  dead;		/* ended; freed after this iteration */
 
 	char		  errline[512];	/* stderr, a line at a time */
 	size_t		  errlen;
@@ -403,7 +404,8 @@ job_body(struct dcgi_job *j, const char *p, size_t n)
 	}
 	j->outbytes += n;
 	if (n > 0 && conn_response_data(j->conn, p, n) == -1) {
-		j->conn = NULL;
+		j->conn = NULL;		/* closed: nobody wants the rest */
+		job_end(j);
 		return;
 	}
 	if (conn_response_queued(j->conn) > DCGI_QUEUED_MAX && !j->paused) {
@@ -473,10 +475,10 @@ job_stdout(struct dcgi_job *j, const char *p, size_t n)
 		if (rest > 0)
 			memcpy(tail, j->head + end, rest);
 		job_headers(j, (size_t)end);
-		if (j->answered && j->conn != NULL) {
+		if (!j->dead && j->answered && j->conn != NULL) {
 			if (rest > 0)
 				job_body(j, tail, rest);
-			if (n > 0 && j->conn != NULL)
+			if (n > 0 && !j->dead && j->conn != NULL)
 				job_body(j, p, n);
 		}
 		free(tail);
@@ -934,8 +936,12 @@ job_end(struct dcgi_job *j)
 		dc->running--;
 	}
 	free(j->head);
+	j->head = NULL;
 	conf_unref(j->conf);
-	free(j);
+	j->conf = NULL;
+	/* Callers up the stack may still look at j->dead. */
+	j->dead = 1;
+	loop_defer_free(dc->loop, j);
 	if (!dc->stopping)
 		queue_wake(dc);
 }
