@@ -257,6 +257,15 @@ dcgi_busy(const struct dcgi *dc)
 	return dc->njobs > 0 || docker_pending(dc->docker) > 0;
 }
 
+void
+dcgi_log_busy(const struct dcgi *dc)
+{
+	for (const struct dcgi_job *j = dc->jobs; j != NULL; j = j->next)
+		log_msg(LOG_LV_WARN, j->reqid, "route %s: container %.12s still "
+		    "running", j->route->prefix, j->cid[0] ? j->cid : "-");
+	docker_log_pending(dc->docker);
+}
+
 size_t
 dcgi_running(const struct dcgi *dc)
 {

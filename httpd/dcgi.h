@@ -21,6 +21,8 @@ struct dcgi	*dcgi_new(struct loop *, const struct conf *, char *err,
 void		 dcgi_free(struct dcgi *);
 /* Nonzero while containers or engine calls are still in flight. */
 int		 dcgi_busy(const struct dcgi *);
+/* Say in the log what is still in flight. */
+void		 dcgi_log_busy(const struct dcgi *);
 /* Running containers, for status lines. */
 size_t		 dcgi_running(const struct dcgi *);
 /* Stop: no new containers; queued requests get 503. */

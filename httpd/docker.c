@@ -382,6 +382,18 @@ docker_pending(const struct docker *d)
 	return d->pending;
 }
 
+void
+docker_log_pending(const struct docker *d)
+{
+	for (struct docker_call *c = d->calls; c != NULL; c = c->next) {
+		char *url = NULL;
+
+		curl_easy_getinfo(c->easy, CURLINFO_EFFECTIVE_URL, &url);
+		log_warn("docker %s: no answer yet to %s%s", d->host,
+		    url ? url : "?", c->att ? " (attach)" : "");
+	}
+}
+
 const char *
 docker_host(const struct docker *d)
 {

@@ -28,6 +28,8 @@ struct docker	*docker_new(struct loop *, const char *host, char *err,
 void		 docker_free(struct docker *);
 /* Calls in flight (a stopping server waits for them). */
 size_t		 docker_pending(const struct docker *);
+/* Name each call still in flight in the log. */
+void		 docker_log_pending(const struct docker *);
 const char	*docker_host(const struct docker *);
 
 /*

@@ -1474,6 +1474,7 @@ server_grace(struct loop_timer *t)
 	if (srv->grace_over) {
 		/* Containers still being removed after a further while. */
 		log_warn("giving up waiting for the Docker engine");
+		dcgi_log_busy(srv->dcgi);
 		srv->gave_up = 1;
 		return;
 	}
@@ -1583,8 +1584,9 @@ server_stop(struct server *srv)
 		if (c->state == CONN_HEAD && c->inlen == 0 && c->req == NULL)
 			conn_close(c);
 	}
-	log_info("stopping: %zu connection%s in flight, grace period %lldms",
-	    srv->nconns, srv->nconns == 1 ? "" : "s",
+	log_info("stopping: %zu connection%s, %zu container%s in flight; "
+	    "grace period %lldms", srv->nconns, srv->nconns == 1 ? "" : "s",
+	    dcgi_running(srv->dcgi), dcgi_running(srv->dcgi) == 1 ? "" : "s",
 	    (long long)srv->conf->grace_ms);
 	loop_timer_set(srv->loop, &srv->grace, srv->conf->grace_ms);
 }
