@@ -1401,6 +1401,71 @@ done:
 }
 
 static int
+dir_https_redirect(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	(void)d;
+	(void)argc;
+	if (strcasecmp(argv[0], "on") == 0)
+		p->conf->https_redirect = 1;
+	else if (strcasecmp(argv[0], "off") == 0)
+		p->conf->https_redirect = 0;
+	else {
+		perr(p, "HTTPSRedirect: want on or off, got \"%s\"", argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* TLSProtocols TLSv1.2 [TLSv1.3]: which versions are offered. */
+static int
+dir_tls_protocols(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	unsigned v = 0;
+
+	(void)d;
+	for (int i = 0; i < argc; i++) {
+		if (strcasecmp(argv[i], "TLSv1.2") == 0)
+			v |= CONF_TLS_1_2;
+		else if (strcasecmp(argv[i], "TLSv1.3") == 0)
+			v |= CONF_TLS_1_3;
+		else {
+			perr(p, "TLSProtocols: \"%s\" is not offered; want "
+			    "TLSv1.2 and/or TLSv1.3 (older versions are unsafe)",
+			    argv[i]);
+			return -1;
+		}
+	}
+	p->conf->tls_protocols = v;
+	return 0;
+}
+
+/* TLSCiphers NAME...: mbedtls suite names, checked when TLS is set up. */
+static int
+dir_tls_ciphers(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	char **v;
+
+	(void)d;
+	if ((v = calloc((size_t)argc + 1, sizeof(*v))) == NULL) {
+		perr(p, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < argc; i++)
+		if ((v[i] = strdup(argv[i])) == NULL) {
+			for (int k = 0; k < i; k++)
+				free(v[k]);
+			free(v);
+			perr(p, "out of memory");
+			return -1;
+		}
+	p->conf->tls_ciphers = v;
+	return 0;
+}
+
+static int
 dir_user(struct parser *p, const struct directive *d, int argc, char **argv)
 {
 	const char	*a = argv[0], *colon;
@@ -1639,6 +1704,11 @@ static const struct directive directives[] = {
 	DIR("Listen", W_TOP, 1, 2, 1, dir_listen),
 	PATHDIR("TLSCertificateFile", tls_cert),
 	PATHDIR("TLSCertificateKeyFile", tls_key),
+	DIR("TLSProtocols", W_TOP, 1, 2, 0, dir_tls_protocols),
+	DIR("TLSCiphers", W_TOP, 1, 64, 0, dir_tls_ciphers),
+	DIR("HTTPSRedirect", W_TOP, 1, 1, 0, dir_https_redirect),
+	NUMDIR("HSTS", W_TOP, N_DURATION, B_CONF, struct conf,
+	    hsts_ms, F_INT64, 0, 2 * 366 * 24 * T_HOUR, "0 to 2 years"),
 	PATHDIR("DocumentRoot", document_root),
 	PATHDIR("MimeTypes", mime_types),
 	DIR("ErrorLog", W_TOP, 1, 1, 0, dir_error_log),
@@ -2316,6 +2386,11 @@ conf_free(struct conf *c)
 	free(c->server_name);
 	free(c->tls_cert);
 	free(c->tls_key);
+	if (c->tls_ciphers != NULL) {
+		for (char **v = c->tls_ciphers; *v != NULL; v++)
+			free(*v);
+		free(c->tls_ciphers);
+	}
 	free(c->docker_host);
 	free(c->redis);
 	for (i = 0; i < c->nroutes; i++) {
@@ -2347,6 +2422,7 @@ conf_defaults(struct parser *p)
 		conf_oom(p);
 	c->access_format = CONF_LOG_COMBINED;
 	c->max_containers = 64;
+	c->tls_protocols = CONF_TLS_1_2 | CONF_TLS_1_3;
 	c->max_connections = 1024;
 	c->max_request_line = 8 * KB;
 	c->max_header_size = 16 * KB;

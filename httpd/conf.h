@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CONF_TLS_1_2	0x1
+#define CONF_TLS_1_3	0x2
+
 enum conf_logfmt {
 	CONF_LOG_COMMON,
 	CONF_LOG_COMBINED
@@ -88,6 +91,10 @@ struct conf {
 
 	char		*tls_cert;	/* absolute or NULL */
 	char		*tls_key;
+	unsigned	 tls_protocols;	/* CONF_TLS_1_2 | CONF_TLS_1_3 */
+	char		**tls_ciphers;	/* NULL-terminated names, NULL: default */
+	int		 https_redirect;	/* plain listeners send 301 to https */
+	int64_t		 hsts_ms;	/* Strict-Transport-Security, 0: off */
 
 	char		*docker_host;	/* NULL: $DOCKER_HOST, then the socket */
 	char		*redis;		/* "host:port" or "unix:/path", NULL */

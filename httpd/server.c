@@ -38,12 +38,15 @@
 #include "loop.h"
 #include "server.h"
 #include "static.h"
+#include "tls.h"
 
 #define SERVER_SOFTWARE		"dcgid/" DCGI_VERSION
 #define CONN_SMALL_FILE		(16 * 1024)	/* sent from memory */
 #define CONN_LINGER_MS		2000
 #define CONN_LINGER_BYTES	(64 * 1024)
 #define CONN_SENDFILE_CHUNK	(1024 * 1024)
+#define CONN_TLS_RECORD		16384		/* plaintext per TLS record */
+#define CONN_TLS_FILE_CHUNK	(64 * 1024)	/* file bytes read for TLS */
 
 struct listener {
 	struct loop_io	  io;
@@ -57,6 +60,7 @@ struct listener {
 };
 
 enum conn_state {
+	CONN_HANDSHAKE,	/* TLS handshake */
 	CONN_HEAD,	/* reading a request head (or idle between requests) */
 	CONN_BODY,	/* reading the request body */
 	CONN_WAIT,	/* a container is working on the response */
@@ -118,6 +122,8 @@ struct conn {
 	uint16_t	  port;
 	uint16_t	  local_port;
 	int		  tls;
+	struct tls_conn	 *ssl;		/* on a tls listener */
+	size_t		  tls_wlen;	/* a TLS write to repeat exactly */
 };
 
 struct server {
@@ -128,6 +134,7 @@ struct server {
 	int		  rootfd;
 	struct listener	 *listeners;
 	struct dcgi	 *dcgi;
+	struct tls_server *tls;		/* NULL without tls listeners */
 	int		  grace_over;
 	int		  gave_up;
 	struct conn	 *conns;
@@ -201,6 +208,17 @@ listener_accept(struct loop_io *io, unsigned revents)
 		c->readable = 1;
 		c->local_port = (uint16_t)l->port;
 		c->tls = l->tls;
+		if (l->tls) {
+			if (srv->tls == NULL ||
+			    (c->ssl = tls_conn_new(srv->tls, fd)) == NULL) {
+				log_error("accept on %s: cannot set up TLS",
+				    l->name);
+				close(fd);
+				free(c);
+				continue;
+			}
+			c->state = CONN_HANDSHAKE;
+		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
@@ -354,11 +372,6 @@ listeners_apply(struct server *srv, const struct conf *conf)
 	for (size_t i = 0; i < conf->nlistens; i++) {
 		const struct conf_listen *cl = &conf->listens[i];
 
-		if (cl->tls) {
-			log_error("%s:%d: Listen %s tls: HTTPS is not supported "
-			    "by this build yet", cl->file, cl->line, cl->port);
-			goto fail;
-		}
 		listen_key(cl, key, sizeof(key));
 		for (l = srv->listeners; l != NULL; l = l->next)
 			if (strcmp(l->key, key) == 0)
@@ -452,7 +465,7 @@ conn_head(struct conn *c, int status, const char *extra, size_t elen,
     int64_t length, const char *body, size_t blen, size_t room)
 {
 	struct req *r = c->req;
-	size_t cap = 256 + elen + blen + room;
+	size_t cap = 320 + elen + blen + room;
 	int n;
 
 	free(r->out);
@@ -468,6 +481,10 @@ conn_head(struct conn *c, int status, const char *extra, size_t elen,
 		return -1;
 	memcpy(r->out + n, extra, elen);
 	n += (int)elen;
+	if (c->ssl != NULL && r->conf->hsts_ms > 0)
+		n += snprintf(r->out + n, cap - (size_t)n,
+		    "Strict-Transport-Security: max-age=%lld\r\n",
+		    (long long)(r->conf->hsts_ms / 1000));
 	if (length >= 0)
 		n += snprintf(r->out + n, cap - (size_t)n,
 		    "Content-Length: %" PRId64 "\r\n", length);
@@ -603,23 +620,91 @@ conn_finish(struct conn *c)
 	conn_process(c);
 }
 
+/* send(2), or through TLS; -1 with errno EAGAIN when the socket is full. */
+static ssize_t
+conn_send_raw(struct conn *c, const char *p, size_t n)
+{
+	ssize_t w;
+	int want;
+
+	if (c->ssl == NULL) {
+		do
+			w = send(c->io.fd, p, n, MSG_NOSIGNAL);
+		while (w == -1 && errno == EINTR);
+		return w;
+	}
+	/*
+	 * mbedtls wants a write that returned WANT_WRITE repeated with the
+	 * same length, or it reports bytes it never took.
+	 */
+	if (c->tls_wlen > 0)
+		n = c->tls_wlen;
+	else if (n > CONN_TLS_RECORD)
+		n = CONN_TLS_RECORD;
+	w = tls_write(c->ssl, p, n, &want);
+	c->tls_wlen = w == -1 && errno == EAGAIN ? n : 0;
+	return w;
+}
+
+/* recv(2), or through TLS. */
+static ssize_t
+conn_recv_raw(struct conn *c, char *p, size_t n)
+{
+	ssize_t r;
+	int want;
+
+	if (c->ssl == NULL) {
+		do
+			r = recv(c->io.fd, p, n, 0);
+		while (r == -1 && errno == EINTR);
+		return r;
+	}
+	return tls_read(c->ssl, p, n, &want);
+}
+
 /* Write what is pending; 1 when done, 0 when the socket is full. */
 static int
 conn_flush(struct conn *c)
 {
 	struct req *r = c->req;
 
+again:
 	while (r->outoff < r->outlen) {
-		ssize_t n = send(c->io.fd, r->out + r->outoff,
-		    r->outlen - r->outoff, MSG_NOSIGNAL);
+		ssize_t n = conn_send_raw(c, r->out + r->outoff,
+		    r->outlen - r->outoff);
 		if (n == -1) {
-			if (errno == EINTR)
-				continue;
 			if (errno == EAGAIN)
 				return 0;
 			return -1;
 		}
 		r->outoff += (size_t)n;
+	}
+	/* No sendfile through TLS: the file goes through the buffer. */
+	if (c->ssl != NULL && r->fleft > 0 && !r->is_head) {
+		size_t want = r->fleft > CONN_TLS_FILE_CHUNK ?
+		    CONN_TLS_FILE_CHUNK : (size_t)r->fleft;
+		ssize_t n;
+
+		if (r->outcap < want) {
+			char *nb = realloc(r->out, want);
+			if (nb == NULL)
+				return -1;
+			r->out = nb;
+			r->outcap = want;
+		}
+		n = pread(r->fd, r->out, want, r->foff);
+		if (n <= 0) {
+			log_msg(LOG_LV_ERROR, r->id, "read of a file while "
+			    "sending it: %s", n == 0 ? "truncated" :
+			    strerror(errno));
+			return -1;
+		}
+		r->outoff = 0;
+		r->outlen = (size_t)n;
+		r->foff += n;
+		r->fleft -= n;
+		r->sent += (uint64_t)n;
+		goto again;
 	}
 	while (r->fleft > 0 && !r->is_head) {
 		size_t want = r->fleft > CONN_SENDFILE_CHUNK ?
@@ -675,6 +760,8 @@ conn_write(struct conn *c)
 		req_free(c->req);
 		c->req = NULL;
 		c->nreq++;
+		if (c->ssl != NULL)
+			tls_close(c->ssl);
 		(void)shutdown(c->io.fd, SHUT_WR);
 		c->state = CONN_LINGER;
 		conn_timer(c, CONN_LINGER_MS);
@@ -850,6 +937,46 @@ conn_body(struct conn *c)
 	return r->body_left == 0 ? 0 : -1;
 }
 
+/*
+ * HTTPSRedirect: send a plain request to the same host and target on the
+ * first tls listener.  -1 when there is none (serve it plainly).
+ */
+static int
+conn_https_redirect(struct conn *c)
+{
+	struct req *r = c->req;
+	const struct conf_listen *tl = NULL;
+	const char *host = r->conf->server_name ? r->conf->server_name :
+	    r->http.host;
+	char *loc, hostbuf[300];
+	size_t hl;
+
+	for (size_t i = 0; i < r->conf->nlistens && tl == NULL; i++)
+		if (r->conf->listens[i].tls)
+			tl = &r->conf->listens[i];
+	if (tl == NULL || host == NULL || r->http.rawpath == NULL)
+		return -1;
+	/* The Host without its port ("[::1]:80" keeps its brackets). */
+	hl = strlen(host);
+	if (host[0] == '[') {
+		const char *e = strchr(host, ']');
+		hl = e ? (size_t)(e - host) + 1 : hl;
+	} else if (strchr(host, ':') != NULL)
+		hl = (size_t)(strchr(host, ':') - host);
+	snprintf(hostbuf, sizeof(hostbuf), "%.*s", (int)hl, host);
+	if (asprintf(&loc, "Location: https://%s%s%s%s\r\n", hostbuf,
+	    strcmp(tl->port, "443") ? ":" : "",
+	    strcmp(tl->port, "443") ? tl->port : "", r->http.rawpath) == -1)
+		return -1;
+	/* A body that was sent is not read: close after the answer. */
+	if (r->http.content_length > 0 || r->http.chunked)
+		c->keep_alive = 0;
+	conn_error(c, 301, loc);
+	free(loc);
+	conn_send(c);
+	return 0;
+}
+
 /* A complete head is in c->in[0..len): parse it and decide what next. */
 static void
 conn_request(struct conn *c, size_t len)
@@ -880,6 +1007,9 @@ conn_request(struct conn *c, size_t len)
 		conn_send(c);
 		return;
 	}
+	if (r->conf->https_redirect && c->ssl == NULL &&
+	    conn_https_redirect(c) == 0)
+		return;
 	if (r->http.path != NULL)
 		r->route = conf_route_match(r->conf, r->http.path);
 	r->body_max = r->route != NULL && r->route->max_body >= 0 ?
@@ -897,8 +1027,7 @@ conn_request(struct conn *c, size_t len)
 		if (r->http.expect_continue && r->http.version == 11) {
 			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 			/* Small enough to go out at once on a fresh request. */
-			(void)send(c->io.fd, cont, sizeof(cont) - 1,
-			    MSG_NOSIGNAL);
+			(void)conn_send_raw(c, cont, sizeof(cont) - 1);
 		}
 		c->state = CONN_BODY;
 		conn_timer(c, conf->body_timeout_ms);
@@ -931,9 +1060,7 @@ conn_read(struct conn *c)
 				return -1;
 			srv->scratchlen = cap;
 		}
-		do
-			n = recv(c->io.fd, srv->scratch, cap, 0);
-		while (n == -1 && errno == EINTR);
+		n = conn_recv_raw(c, srv->scratch, cap);
 		if (n == -1 && errno == EAGAIN) {
 			c->readable = 0;
 			return 0;
@@ -952,19 +1079,20 @@ conn_read(struct conn *c)
 		/*
 		 * A short read drained the socket; with edge triggering any
 		 * later byte raises a new event, so no need to ask again.
+		 * (Not so through TLS: a read returns one record at most.)
 		 */
-		if ((size_t)n < cap) {
+		if ((size_t)n < cap && c->ssl == NULL) {
 			c->readable = 0;
 			return 0;
 		}
 	}
 	while (c->inlen < c->incap && !c->eof) {
-		ssize_t n = recv(c->io.fd, c->in + c->inlen, c->incap - c->inlen,
-		    0);
+		ssize_t n = conn_recv_raw(c, c->in + c->inlen,
+		    c->incap - c->inlen);
 		if (n > 0) {
 			size_t want = c->incap - c->inlen;
 			c->inlen += (size_t)n;
-			if ((size_t)n < want) {
+			if ((size_t)n < want && c->ssl == NULL) {
 				c->readable = 0;
 				break;
 			}
@@ -994,6 +1122,22 @@ conn_process(struct conn *c)
 	int rv;
 
 	switch (c->state) {
+	case CONN_HANDSHAKE: {
+		char err[240];
+
+		rv = tls_handshake(c->ssl, err, sizeof(err));
+		if (rv == -1) {
+			log_info("%s: TLS handshake failed: %s", c->client, err);
+			conn_close(c);
+			return;
+		}
+		if (rv != 0)
+			return;		/* waits on the socket; the timer runs */
+		c->state = CONN_HEAD;
+		c->readable = 1;
+		conn_process(c);
+		return;
+	}
 	case CONN_HEAD:
 		if (conn_read(c) == -1) {
 			conn_close(c);
@@ -1120,6 +1264,9 @@ conn_io(struct loop_io *io, unsigned revents)
 		}
 	}
 	switch (c->state) {
+	case CONN_HANDSHAKE:
+		conn_process(c);
+		break;
 	case CONN_HEAD:
 	case CONN_BODY:
 	case CONN_LINGER:
@@ -1142,6 +1289,10 @@ conn_timeout(struct loop_timer *t)
 	    timer));
 
 	switch (c->state) {
+	case CONN_HANDSHAKE:
+		log_info("%s: TLS handshake timed out", c->client);
+		conn_close(c);
+		return;
 	case CONN_HEAD:
 		if (c->inlen == 0 && c->nreq > 0) {
 			conn_close(c);		/* idle keep-alive: quietly */
@@ -1180,6 +1331,8 @@ conn_close(struct conn *c)
 	loop_del(srv->loop, &c->io);
 	close(c->io.fd);
 	c->io.fn = NULL;
+	tls_conn_free(c->ssl);
+	c->ssl = NULL;
 	if (c->req != NULL && c->req->job != NULL) {
 		struct dcgi_job *job = c->req->job;
 		c->req->job = NULL;
@@ -1434,6 +1587,15 @@ server_idle(void *arg)
 	log_flush();
 }
 
+static int
+conf_has_tls(const struct conf *conf)
+{
+	for (size_t i = 0; i < conf->nlistens; i++)
+		if (conf->listens[i].tls)
+			return 1;
+	return 0;
+}
+
 /* Open what a conf needs besides listeners; 0 or -1 with err set. */
 static int
 server_open(struct conf *conf, struct log_files **logs, struct mime **mime,
@@ -1516,6 +1678,9 @@ server_new(struct loop *loop, struct conf *conf, char *err, size_t errlen)
 	log_use(srv->logs);
 	if ((srv->dcgi = dcgi_new(loop, conf, err, errlen)) == NULL)
 		goto fail;
+	if (conf_has_tls(conf) &&
+	    (srv->tls = tls_server_new(conf, err, errlen)) == NULL)
+		goto fail;
 	if (listeners_apply(srv, conf) == -1) {
 		snprintf(err, errlen, "cannot open the listeners (see above)");
 		goto fail;
@@ -1530,6 +1695,7 @@ fail:
 int
 server_reload(struct server *srv, struct conf *conf)
 {
+	struct tls_server *tls = NULL;
 	struct log_files *logs;
 	struct mime *mime;
 	char err[512];
@@ -1537,11 +1703,19 @@ server_reload(struct server *srv, struct conf *conf)
 
 	if (srv->stopping)
 		return -1;
-	if (server_open(conf, &logs, &mime, &rootfd, err, sizeof(err)) == -1) {
+	/* A new certificate and key: a bad pair keeps the old ones. */
+	if (conf_has_tls(conf) &&
+	    (tls = tls_server_new(conf, err, sizeof(err))) == NULL) {
 		log_error("reload: %s; keeping the old configuration", err);
 		return -1;
 	}
+	if (server_open(conf, &logs, &mime, &rootfd, err, sizeof(err)) == -1) {
+		log_error("reload: %s; keeping the old configuration", err);
+		tls_server_unref(tls);
+		return -1;
+	}
 	if (listeners_apply(srv, conf) == -1) {
+		tls_server_unref(tls);
 		log_error("reload: cannot open the listeners; keeping the old "
 		    "configuration");
 		close(rootfd);
@@ -1551,6 +1725,8 @@ server_reload(struct server *srv, struct conf *conf)
 	}
 	log_use(logs);
 	srv->logs = logs;
+	tls_server_unref(srv->tls);	/* connections keep theirs */
+	srv->tls = tls;
 	mime_free(srv->mime);
 	srv->mime = mime;
 	close(srv->rootfd);
@@ -1612,6 +1788,7 @@ server_free(struct server *srv)
 		listener_free(srv, l);
 	}
 	dcgi_free(srv->dcgi);
+	tls_server_unref(srv->tls);
 	server_idle(srv);
 	loop_timer_del(srv->loop, &srv->grace);
 	loop_set_idle(srv->loop, NULL, NULL);
