@@ -62,8 +62,15 @@ struct dcgi_job {
 	int		  queued;
 	struct conn	 *conn;		/* NULL once answered or gone */
 	struct conf	 *conf;
-	const struct conf_route *route;
+	const struct conf_route *route;	/* an HTTP request, or */
+	const struct conf_queue *queue;	/* a queue item */
+	const struct conf_run *run;	/* either's container settings */
+	char		  name[256];	/* "route /vote", "queue votes" */
 	struct dcgi_route *rs;
+	dcgi_done_fn	  done;		/* a queue item's end */
+	void		 *done_arg;
+	char		**env;		/* a queue item's environment */
+	char		 *item;
 	enum dcgi_state	  state;
 	int		  slot;		/* holds a MaxConcurrent slot */
 	char		  reqid[17];
@@ -261,8 +268,8 @@ void
 dcgi_log_busy(const struct dcgi *dc)
 {
 	for (const struct dcgi_job *j = dc->jobs; j != NULL; j = j->next)
-		log_msg(LOG_LV_WARN, j->reqid, "route %s: container %.12s still "
-		    "running", j->route->prefix, j->cid[0] ? j->cid : "-");
+		log_msg(LOG_LV_WARN, j->reqid, "%s: container %.12s still "
+		    "running", j->name, j->cid[0] ? j->cid : "-");
 	docker_log_pending(dc->docker);
 }
 
@@ -301,6 +308,16 @@ job_fail(struct dcgi_job *j, int status, const char *extra)
 	char hdrs[512];
 	int n;
 
+	if (j->queue != NULL) {
+		dcgi_done_fn done = j->done;
+		j->done = NULL;
+		if (done != NULL)
+			done(j->done_arg, -1, status == 503 ? "the engine is "
+			    "unreachable" : status == 504 ? "Timeout" :
+			    "the container could not run");
+		job_end(j);
+		return;
+	}
 	if (j->conn != NULL && !j->answered) {
 		n = job_timing(j, hdrs, sizeof(hdrs));
 		if (extra != NULL && n > 0 && (size_t)n < sizeof(hdrs))
@@ -326,16 +343,16 @@ job_timeout(struct loop_timer *t)
 		return;
 	}
 	if (j->state == DCGI_QUEUED) {
-		log_msg(LOG_LV_WARN, j->reqid, "route %s: no container slot "
+		log_msg(LOG_LV_WARN, j->reqid, "%s: no container slot "
 		    "within %dms (MaxConcurrent %d, MaxContainers %d): 503",
-		    j->route->prefix, DCGI_QUEUE_WAIT_MS,
+		    j->name, DCGI_QUEUE_WAIT_MS,
 		    j->route->max_concurrent, j->conf->max_containers);
 		job_fail(j, 503, "Retry-After: 1\r\n");
 		return;
 	}
-	log_msg(LOG_LV_WARN, j->reqid, "route %s: Timeout %lldms reached; "
-	    "killing container %.12s%s", j->route->prefix,
-	    (long long)j->route->run.timeout_ms, j->cid[0] ? j->cid : "-",
+	log_msg(LOG_LV_WARN, j->reqid, "%s: Timeout %lldms reached; "
+	    "killing container %.12s%s", j->name,
+	    (long long)j->run->timeout_ms, j->cid[0] ? j->cid : "-",
 	    j->answered ? " (response cut short)" : ": 504");
 	job_fail(j, 504, NULL);
 }
@@ -352,9 +369,9 @@ job_headers(struct dcgi_job *j, size_t len)
 
 	kind = cgi_parse(j->head, len, &cr, &why);
 	if (kind == -1) {
-		log_msg(LOG_LV_ERROR, j->reqid, "route %s: %s: 502 (check "
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: %s: 502 (check "
 		    "what the function prints before its body)",
-		    j->route->prefix, why);
+		    j->name, why);
 		job_fail(j, 502, NULL);
 		return;
 	}
@@ -404,9 +421,9 @@ job_body(struct dcgi_job *j, const char *p, size_t n)
 	if (j->cl_left >= 0) {
 		if ((int64_t)n > j->cl_left) {
 			if (j->cl_left == 0 || n - (size_t)j->cl_left == n)
-				log_msg(LOG_LV_WARN, j->reqid, "route %s: "
+				log_msg(LOG_LV_WARN, j->reqid, "%s: "
 				    "output beyond its Content-Length dropped",
-				    j->route->prefix);
+				    j->name);
 			n = (size_t)j->cl_left;
 		}
 		j->cl_left -= (int64_t)n;
@@ -428,6 +445,8 @@ job_stdout(struct dcgi_job *j, const char *p, size_t n)
 {
 	long end;
 
+	if (j->queue != NULL)
+		return;		/* a queue run answers with its exit status */
 	if (j->t_first == 0) {
 		j->t_first = now_us();
 		/* Output can come before the answer to the start call. */
@@ -465,8 +484,8 @@ job_stdout(struct dcgi_job *j, const char *p, size_t n)
 	}
 	end = cgi_head_end(j->head, j->headlen, DCGI_HEAD_MAX);
 	if (end == -1 || (end == 0 && j->headlen > DCGI_HEAD_MAX)) {
-		log_msg(LOG_LV_ERROR, j->reqid, "route %s: header block larger "
-		    "than %d bytes: 502", j->route->prefix, DCGI_HEAD_MAX);
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: header block larger "
+		    "than %d bytes: 502", j->name, DCGI_HEAD_MAX);
 		job_fail(j, 502, NULL);
 		return;
 	}
@@ -500,8 +519,8 @@ job_stderr(struct dcgi_job *j, const char *p, size_t n, int flush)
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '\n' || j->errlen == sizeof(j->errline) - 1) {
 			j->errline[j->errlen] = '\0';
-			log_msg(LOG_LV_INFO, j->reqid, "route %s stderr: %s",
-			    j->route->prefix, j->errline);
+			log_msg(LOG_LV_INFO, j->reqid, "%s stderr: %s",
+			    j->name, j->errline);
 			j->errlen = 0;
 			if (p[i] == '\n')
 				continue;
@@ -510,8 +529,8 @@ job_stderr(struct dcgi_job *j, const char *p, size_t n, int flush)
 	}
 	if (flush && j->errlen > 0) {
 		j->errline[j->errlen] = '\0';
-		log_msg(LOG_LV_INFO, j->reqid, "route %s stderr: %s",
-		    j->route->prefix, j->errline);
+		log_msg(LOG_LV_INFO, j->reqid, "%s stderr: %s",
+		    j->name, j->errline);
 		j->errlen = 0;
 	}
 }
@@ -535,14 +554,41 @@ job_feed(struct dcgi_job *j)
 	docker_attach_close_stdin(j->att);
 }
 
+/* POST /containers/{id}/wait: a queue item's exit status. */
+static void
+job_waited(void *arg, int status, json_t *body, const char *err)
+{
+	struct dcgi_job *j = arg;
+	json_t *code = json_object_get(body, "StatusCode");
+	dcgi_done_fn done = j->done;
+
+	j->call = NULL;
+	j->done = NULL;
+	if (status != 200 || !json_is_integer(code)) {
+		if (done != NULL)
+			done(j->done_arg, -1, err ? err : "no exit status");
+	} else if (done != NULL)
+		done(j->done_arg, (int)json_integer_value(code), NULL);
+	job_end(j);
+}
+
 /* The process has exited (its stream closed). */
 static void
 job_eof(struct dcgi_job *j)
 {
 	job_stderr(j, NULL, 0, 1);
+	if (j->queue != NULL) {
+		char path[160];
+
+		snprintf(path, sizeof(path), "/containers/%s/wait", j->cid);
+		if ((j->call = docker_call(j->dc->docker, "POST", path, NULL,
+		    job_waited, j)) == NULL)
+			job_fail(j, 500, NULL);
+		return;
+	}
 	if (!j->answered) {
-		log_msg(LOG_LV_ERROR, j->reqid, "route %s: the function exited "
-		    "%s: 502", j->route->prefix, j->headlen == 0 ?
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: the function exited "
+		    "%s: 502", j->name, j->headlen == 0 ?
 		    "without any output" : "before the end of its header block "
 		    "(an empty line)");
 		job_fail(j, 502, NULL);
@@ -550,9 +596,9 @@ job_eof(struct dcgi_job *j)
 	}
 	if (j->conn != NULL) {
 		if (j->cl_left > 0) {
-			log_msg(LOG_LV_ERROR, j->reqid, "route %s: output ended "
+			log_msg(LOG_LV_ERROR, j->reqid, "%s: output ended "
 			    "%lld bytes short of its Content-Length",
-			    j->route->prefix, (long long)j->cl_left);
+			    j->name, (long long)j->cl_left);
 			conn_response_abort(j->conn);
 		} else
 			conn_response_end(j->conn);
@@ -569,8 +615,8 @@ job_started(void *arg, int status, json_t *body, const char *err)
 
 	j->call = NULL;
 	if (status != 204 && status != 304) {
-		log_msg(LOG_LV_ERROR, j->reqid, "route %s: cannot start "
-		    "container %.12s: %s", j->route->prefix, j->cid,
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: cannot start "
+		    "container %.12s: %s", j->name, j->cid,
 		    msg ? msg : err ? err : "engine error");
 		job_fail(j, status == 0 ? 503 : 502, NULL);
 		return;
@@ -610,8 +656,8 @@ job_attach_event(void *arg, enum docker_event ev, const char *data,
 		job_eof(j);
 		break;
 	case DOCKER_FAILED:
-		log_msg(LOG_LV_ERROR, j->reqid, "route %s: container %.12s: %.*s",
-		    j->route->prefix, j->cid, (int)len, data);
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: container %.12s: %.*s",
+		    j->name, j->cid, (int)len, data);
 		job_fail(j, 502, NULL);
 		break;
 	}
@@ -628,24 +674,24 @@ job_created(void *arg, int status, json_t *body, const char *err)
 
 	j->call = NULL;
 	if (status == 0) {
-		log_msg(LOG_LV_ERROR, j->reqid, "route %s: Docker engine at %s "
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: Docker engine at %s "
 		    "unreachable (%s): 503; is dockerd running?",
-		    j->route->prefix, docker_host(j->dc->docker),
+		    j->name, docker_host(j->dc->docker),
 		    err ? err : "no answer");
 		job_fail(j, 503, "Retry-After: 5\r\n");
 		return;
 	}
 	if (status == 404) {
-		log_msg(LOG_LV_ERROR, j->reqid, "route %s: image %s not found "
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: image %s not found "
 		    "on the engine: 502; build it (make images) or fix Image",
-		    j->route->prefix, j->route->run.image);
+		    j->name, j->run->image);
 		job_fail(j, 502, NULL);
 		return;
 	}
 	if (status != 201 || id == NULL || strlen(id) >= sizeof(j->cid)) {
-		log_msg(LOG_LV_ERROR, j->reqid, "route %s: cannot create a "
-		    "container from %s: %s: 502", j->route->prefix,
-		    j->route->run.image, msg ? msg : "unexpected answer");
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: cannot create a "
+		    "container from %s: %s: 502", j->name,
+		    j->run->image, msg ? msg : "unexpected answer");
 		job_fail(j, 502, NULL);
 		return;
 	}
@@ -661,7 +707,7 @@ job_created(void *arg, int status, json_t *body, const char *err)
 static json_t *
 job_spec(struct dcgi_job *j, char **env)
 {
-	const struct conf_run *run = &j->route->run;
+	const struct conf_run *run = j->run;
 	json_t *spec, *hc, *a, *labels, *binds, *tmpfs;
 	char buf[600];
 
@@ -693,7 +739,12 @@ job_spec(struct dcgi_job *j, char **env)
 	json_object_set_new(spec, "AttachStdout", json_true());
 	json_object_set_new(spec, "AttachStderr", json_true());
 	json_object_set_new(spec, "Tty", json_false());
-	json_object_set_new(labels, "dcgi.route", json_string(j->route->prefix));
+	if (j->route != NULL)
+		json_object_set_new(labels, "dcgi.route",
+		    json_string(j->route->prefix));
+	else
+		json_object_set_new(labels, "dcgi.queue",
+		    json_string(j->queue->name));
 	json_object_set_new(labels, "dcgi.instance",
 	    json_string(j->dc->instance));
 	json_object_set_new(labels, "dcgi.request", json_string(j->reqid));
@@ -758,6 +809,8 @@ route_state(struct dcgi *dc, const char *prefix)
 static int
 job_slot_free(const struct dcgi_job *j)
 {
+	if (j->rs == NULL)
+		return j->dc->running < (size_t)j->conf->max_containers;
 	return j->rs->running < j->route->max_concurrent &&
 	    j->dc->running < (size_t)j->conf->max_containers;
 }
@@ -788,13 +841,19 @@ job_run(struct dcgi_job *j)
 	char **env;
 
 	j->slot = 1;
-	j->rs->running++;
+	if (j->rs != NULL)
+		j->rs->running++;
 	j->dc->running++;
 	j->t_queued = j->queued ? now_us() : 0;
 	j->queued = 0;
 	j->state = DCGI_CREATE;
-	loop_timer_set(j->dc->loop, &j->timer, j->route->run.timeout_ms);
+	loop_timer_set(j->dc->loop, &j->timer, j->run->timeout_ms);
 
+	if (j->queue != NULL) {
+		env = j->env;
+		j->in = j->item;
+		goto create;
+	}
 	conn_get_info(j->conn, &ci);
 	memset(&cx, 0, sizeof(cx));
 	/* RFC 3875 §4.1.13: the prefix "/" is an empty SCRIPT_NAME. */
@@ -807,15 +866,17 @@ job_run(struct dcgi_job *j)
 	cx.https = ci.tls;
 	cx.content_length = ci.has_body ? (int64_t)ci.bodylen : -1;
 	cx.server_software = "dcgid/" DCGI_VERSION;
-	cx.extra = j->route->run.env;
+	cx.extra = j->run->env;
 	j->in = ci.body;
 	j->inlen = ci.bodylen;
 	if ((env = cgi_env(ci.req, &cx)) == NULL) {
 		job_fail(j, 500, NULL);
 		return;
 	}
+create:
 	spec = job_spec(j, env);
-	free(env);
+	if (env != j->env)
+		free(env);
 	if (spec == NULL) {
 		job_fail(j, 500, NULL);
 		return;
@@ -848,8 +909,8 @@ job_try(struct dcgi_job *j)
 	else
 		dc->qhead = j;
 	dc->qtail = j;
-	loop_timer_set(dc->loop, &j->timer, j->route->run.timeout_ms <
-	    DCGI_QUEUE_WAIT_MS ? j->route->run.timeout_ms : DCGI_QUEUE_WAIT_MS);
+	loop_timer_set(dc->loop, &j->timer, j->run->timeout_ms <
+	    DCGI_QUEUE_WAIT_MS ? j->run->timeout_ms : DCGI_QUEUE_WAIT_MS);
 }
 
 /* A slot was freed: the first waiter that fits goes. */
@@ -941,9 +1002,14 @@ job_end(struct dcgi_job *j)
 		j->next->prev = j->prev;
 	dc->njobs--;
 	if (j->slot) {
-		j->rs->running--;
+		if (j->rs != NULL)
+			j->rs->running--;
 		dc->running--;
 	}
+	if (j->done != NULL)
+		j->done(j->done_arg, -1, "stopped");
+	free(j->env);
+	free(j->item);
 	free(j->head);
 	j->head = NULL;
 	conf_unref(j->conf);
@@ -972,6 +1038,8 @@ dcgi_start(struct dcgi *dc, struct conn *c, const struct conf_route *route)
 	j->conn = c;
 	j->conf = conf_ref((struct conf *)ci.conf);
 	j->route = route;
+	j->run = &route->run;
+	snprintf(j->name, sizeof(j->name), "route %s", route->prefix);
 	j->state = DCGI_QUEUED;
 	j->cl_left = -1;
 	j->t0 = now_us();
@@ -992,8 +1060,8 @@ dcgi_client_gone(struct dcgi_job *j)
 {
 	j->conn = NULL;
 	if (j->cid[0] != '\0')
-		log_msg(LOG_LV_INFO, j->reqid, "route %s: client gone; removing "
-		    "container %.12s", j->route->prefix, j->cid);
+		log_msg(LOG_LV_INFO, j->reqid, "%s: client gone; removing "
+		    "container %.12s", j->name, j->cid);
 	job_end(j);
 }
 
@@ -1016,4 +1084,75 @@ dcgi_stop(struct dcgi *dc)
 		j->queued = 0;
 		job_fail(j, 503, "Retry-After: 5\r\n");
 	}
+}
+
+int
+dcgi_can_run(const struct dcgi *dc, const struct conf *conf)
+{
+	return !dc->stopping && dc->running < (size_t)conf->max_containers;
+}
+
+/*
+ * One run of a queue item: the item on stdin, DCGI_QUEUE, DCGI_ITEM_ID and
+ * DCGI_ATTEMPT (and the queue's Env) in the environment.
+ */
+struct dcgi_job *
+dcgi_run_item(struct dcgi *dc, struct conf *conf, const struct conf_queue *q,
+    const char *item, size_t len, const char *itemid, int attempt,
+    dcgi_done_fn done, void *arg)
+{
+	struct dcgi_job *j;
+	size_t nenv = q->run.nenv, total = 0, k = 0;
+	char *p;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	if ((j->item = malloc(len + 1)) == NULL)
+		goto fail;
+	memcpy(j->item, item, len);
+	j->item[len] = '\0';
+	j->inlen = len;
+	/* The environment, in one allocation like cgi_env()'s. */
+	for (size_t i = 0; i < nenv; i++)
+		total += strlen(q->run.env[i]) + 1;
+	total += strlen(q->name) + strlen(itemid) + 64;
+	if ((j->env = malloc((nenv + 4) * sizeof(char *) + total)) == NULL)
+		goto fail;
+	p = (char *)(j->env + nenv + 4);
+	j->env[k++] = p;
+	p += sprintf(p, "DCGI_QUEUE=%s", q->name) + 1;
+	j->env[k++] = p;
+	p += sprintf(p, "DCGI_ITEM_ID=%s", itemid) + 1;
+	j->env[k++] = p;
+	p += sprintf(p, "DCGI_ATTEMPT=%d", attempt) + 1;
+	for (size_t i = 0; i < nenv; i++) {
+		j->env[k++] = p;
+		p += sprintf(p, "%s", q->run.env[i]) + 1;
+	}
+	j->env[k] = NULL;
+
+	j->dc = dc;
+	j->conf = conf_ref(conf);
+	j->queue = q;
+	j->run = &q->run;
+	snprintf(j->name, sizeof(j->name), "queue %s", q->name);
+	snprintf(j->reqid, sizeof(j->reqid), "%.16s", itemid);
+	j->done = done;
+	j->done_arg = arg;
+	j->state = DCGI_QUEUED;
+	j->cl_left = -1;
+	j->t0 = now_us();
+	j->timer.fn = job_timeout;
+	j->next = dc->jobs;
+	if (dc->jobs != NULL)
+		dc->jobs->prev = j;
+	dc->jobs = j;
+	dc->njobs++;
+	loop_timer_set(dc->loop, &j->timer, 0);
+	return j;
+fail:
+	free(j->item);
+	free(j->env);
+	free(j);
+	return NULL;
 }

@@ -34,6 +34,19 @@ void		 dcgi_stop(struct dcgi *);
  */
 struct dcgi_job	*dcgi_start(struct dcgi *, struct conn *,
 		    const struct conf_route *);
+/*
+ * A queue item's run has ended: `status` is the exit status of the
+ * function, or -1 when it could not run (`why` says why).
+ */
+typedef void	(*dcgi_done_fn)(void *arg, int status, const char *why);
+struct conf_queue;
+/* Is there a MaxContainers slot for one more container? */
+int		 dcgi_can_run(const struct dcgi *, const struct conf *);
+/* Run one queue item in a container (the item goes to stdin). */
+struct dcgi_job	*dcgi_run_item(struct dcgi *, struct conf *,
+		    const struct conf_queue *, const char *item, size_t len,
+		    const char *itemid, int attempt, dcgi_done_fn, void *arg);
+
 /* The client has gone: kill and remove the container. */
 void		 dcgi_client_gone(struct dcgi_job *);
 /* The client has taken what was queued: read more output. */
