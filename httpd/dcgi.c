@@ -1156,3 +1156,9 @@ fail:
 	free(j);
 	return NULL;
 }
+
+void
+dcgi_job_forget(struct dcgi_job *j)
+{
+	j->done = NULL;
+}

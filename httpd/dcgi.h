@@ -47,6 +47,9 @@ struct dcgi_job	*dcgi_run_item(struct dcgi *, struct conf *,
 		    const struct conf_queue *, const char *item, size_t len,
 		    const char *itemid, int attempt, dcgi_done_fn, void *arg);
 
+/* Whoever waited for a queue item's end has gone: do not call back. */
+void		 dcgi_job_forget(struct dcgi_job *);
+
 /* The client has gone: kill and remove the container. */
 void		 dcgi_client_gone(struct dcgi_job *);
 /* The client has taken what was queued: read more output. */

@@ -36,6 +36,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "queue.h"
 #include "server.h"
 #include "static.h"
 #include "tls.h"
@@ -134,6 +135,7 @@ struct server {
 	int		  rootfd;
 	struct listener	 *listeners;
 	struct dcgi	 *dcgi;
+	struct queues	 *queues;	/* NULL without <Queue> */
 	struct tls_server *tls;		/* NULL without tls listeners */
 	int		  grace_over;
 	int		  gave_up;
@@ -1685,6 +1687,8 @@ server_new(struct loop *loop, struct conf *conf, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot open the listeners (see above)");
 		goto fail;
 	}
+	/* Queues keep the configuration they started with (README). */
+	srv->queues = queues_new(loop, srv->dcgi, conf);
 	loop_set_idle(loop, server_idle, srv);
 	return srv;
 fail:
@@ -1748,6 +1752,7 @@ server_stop(struct server *srv)
 	if (srv->stopping)
 		return;
 	srv->stopping = 1;
+	queues_stop(srv->queues);
 	dcgi_stop(srv->dcgi);
 	while ((l = srv->listeners) != NULL) {
 		srv->listeners = l->next;
@@ -1771,7 +1776,8 @@ int
 server_done(const struct server *srv)
 {
 	return srv->stopping && srv->nconns == 0 &&
-	    (!dcgi_busy(srv->dcgi) || srv->gave_up);
+	    ((!dcgi_busy(srv->dcgi) && !queues_busy(srv->queues)) ||
+	    srv->gave_up);
 }
 
 void
@@ -1787,6 +1793,7 @@ server_free(struct server *srv)
 		srv->listeners = l->next;
 		listener_free(srv, l);
 	}
+	queues_free(srv->queues);
 	dcgi_free(srv->dcgi);
 	tls_server_unref(srv->tls);
 	server_idle(srv);
