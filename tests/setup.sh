@@ -12,7 +12,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="curl python3 perl openssl sslscan docker.io busybox-static debootstrap procps"
+packages="curl python3 perl openssl sslscan redis-server redis-tools docker.io busybox-static debootstrap procps"
 logdir=${SETUP_LOG:-/tmp}
 
 missing=
