@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "cache.h"
 #include "cgi.h"
 #include "conf.h"
 #include "dcgi.h"
@@ -39,6 +40,8 @@
 #define DCGI_HEAD_MAX		(64 * 1024)	/* the CGI header block */
 #define DCGI_QUEUED_MAX		(256 * 1024)	/* output before pausing */
 #define DCGI_TMPFS		"rw,nosuid,nodev,noexec,size=64m"
+#define DCGI_CACHE_BYTES	(64 * 1024 * 1024)	/* all cached responses */
+#define DCGI_CACHE_ENTRY	(1024 * 1024)		/* one response */
 
 enum dcgi_state {
 	DCGI_QUEUED,	/* waiting for a slot */
@@ -71,6 +74,16 @@ struct dcgi_job {
 	void		 *done_arg;
 	char		**env;		/* a queue item's environment */
 	char		 *item;
+
+	/* Cache: the job that fills an entry, or one that waits for it. */
+	struct cache_entry *centry;
+	int		  cleader;
+	int		  cwaiting;
+	struct dcgi_job	 *cnext;	/* the entry's waiters */
+	char		 *ckey;
+	int		  cstatus;	/* 0: not capturing */
+	char		 *chdrs, *cbody;
+	size_t		  chlen, cblen, cbcap;
 	enum dcgi_state	  state;
 	int		  slot;		/* holds a MaxConcurrent slot */
 	char		  reqid[17];
@@ -104,6 +117,7 @@ struct dcgi {
 	struct dcgi_route *routes;
 	struct dcgi_job	 *jobs;
 	struct dcgi_job	 *qhead, *qtail;
+	struct cache	 *cache;
 	size_t		  njobs;
 	size_t		  running;	/* slots taken, all routes */
 	int		  stopping;
@@ -225,8 +239,12 @@ dcgi_new(struct loop *loop, const struct conf *conf, char *err, size_t errlen)
 	(void)proc_starttime((long)getpid(), &start);
 	snprintf(dc->instance, sizeof(dc->instance), "%ld:%llu", (long)getpid(),
 	    start);
-	if ((dc->docker = docker_new(loop, conf->docker_host, err, errlen)) ==
+	if ((dc->cache = cache_new(DCGI_CACHE_BYTES)) == NULL ||
+	    (dc->docker = docker_new(loop, conf->docker_host, err, errlen)) ==
 	    NULL) {
+		if (dc->cache == NULL)
+			snprintf(err, errlen, "out of memory");
+		cache_free(dc->cache);
 		free(dc);
 		return NULL;
 	}
@@ -250,6 +268,7 @@ dcgi_free(struct dcgi *dc)
 		job_end(dc->jobs);
 	}
 	docker_free(dc->docker);
+	cache_free(dc->cache);
 	while ((rs = dc->routes) != NULL) {
 		dc->routes = rs->next;
 		free(rs->prefix);
@@ -338,8 +357,14 @@ job_timeout(struct loop_timer *t)
 	struct dcgi_job *j = (struct dcgi_job *)((char *)t -
 	    offsetof(struct dcgi_job, timer));
 
-	if (j->state == DCGI_QUEUED && !j->queued) {
+	if (j->state == DCGI_QUEUED && !j->queued && !j->cwaiting) {
 		job_try(j);		/* the first attempt, just after start */
+		return;
+	}
+	if (j->cwaiting) {
+		log_msg(LOG_LV_WARN, j->reqid, "%s: no answer to the identical "
+		    "request this one waited for: 504", j->name);
+		job_fail(j, 504, NULL);
 		return;
 	}
 	if (j->state == DCGI_QUEUED) {
@@ -355,6 +380,178 @@ job_timeout(struct loop_timer *t)
 	    (long long)j->run->timeout_ms, j->cid[0] ? j->cid : "-",
 	    j->answered ? " (response cut short)" : ": 504");
 	job_fail(j, 504, NULL);
+}
+
+/* ----- the micro-cache ----- */
+
+/* Does this response forbid being shared? */
+static int
+cache_forbidden(const struct cgi_response *cr)
+{
+	for (int i = 0; i < cr->nheaders; i++) {
+		const char *n = cr->headers[i].name, *v = cr->headers[i].value;
+
+		if (strcasecmp(n, "Set-Cookie") == 0)
+			return 1;
+		if (strcasecmp(n, "Cache-Control") == 0 &&
+		    (strcasestr(v, "private") != NULL ||
+		    strcasestr(v, "no-store") != NULL ||
+		    strcasestr(v, "no-cache") != NULL))
+			return 1;
+		if (strcasecmp(n, "Vary") == 0)
+			return 1;	/* we key on the URL only */
+	}
+	return 0;
+}
+
+/* The waiters of an entry that will not be filled run their own. */
+static void
+cache_wake(struct dcgi_job *w)
+{
+	while (w != NULL) {
+		struct dcgi_job *next = w->cnext;
+
+		w->cnext = NULL;
+		w->cwaiting = 0;
+		w->centry = NULL;
+		/* From the loop, not from inside another job's callback. */
+		loop_timer_set(w->dc->loop, &w->timer, 0);
+		w = next;
+	}
+}
+
+/* Stop capturing: the response is not for sharing after all. */
+static void
+cache_give_up(struct dcgi_job *j)
+{
+	struct dcgi_job *w;
+
+	j->cstatus = 0;
+	if (j->cleader && j->centry != NULL && j->centry->filling) {
+		w = j->centry->waiters;
+		j->centry->waiters = NULL;
+		cache_drop(j->dc->cache, j->centry);
+		cache_wake(w);
+	}
+	j->centry = NULL;
+	j->cleader = 0;
+}
+
+static void
+cache_capture_start(struct dcgi_job *j, const struct cgi_response *cr,
+    int status, const char *hdrs, size_t hlen)
+{
+	if (status != 200 || cache_forbidden(cr) ||
+	    (j->chdrs = malloc(hlen + 1)) == NULL) {
+		cache_give_up(j);
+		return;
+	}
+	memcpy(j->chdrs, hdrs, hlen);
+	j->chlen = hlen;
+	j->cstatus = status;
+}
+
+static void
+cache_capture(struct dcgi_job *j, const char *p, size_t n)
+{
+	if (j->cblen + n > DCGI_CACHE_ENTRY) {
+		cache_give_up(j);
+		return;
+	}
+	if (j->cblen + n > j->cbcap) {
+		size_t nc = j->cbcap ? j->cbcap : 4096;
+		char *nb;
+
+		while (nc < j->cblen + n)
+			nc *= 2;
+		if ((nb = realloc(j->cbody, nc)) == NULL) {
+			cache_give_up(j);
+			return;
+		}
+		j->cbody = nb;
+		j->cbcap = nc;
+	}
+	memcpy(j->cbody + j->cblen, p, n);
+	j->cblen += n;
+}
+
+/* Answer j from a complete entry (from the loop, never in dcgi_start). */
+static void
+cache_serve(struct dcgi_job *j, struct cache_entry *e)
+{
+	int64_t age = (now_us() / 1000 - e->stored) / 1000;
+	char *hdrs;
+	int n;
+
+	if (j->conn == NULL) {
+		job_end(j);
+		return;
+	}
+	n = asprintf(&hdrs, "%.*sAge: %lld\r\nServer-Timing: cache;desc=hit\r\n",
+	    (int)e->hlen, e->headers, (long long)(age < 0 ? 0 : age));
+	if (n == -1) {
+		job_fail(j, 500, NULL);
+		return;
+	}
+	j->answered = 1;
+	if (conn_response_start(j->conn, e->status, hdrs, (size_t)n,
+	    (int64_t)e->blen) == 0 &&
+	    conn_response_data(j->conn, e->body, e->blen) == 0)
+		conn_response_end(j->conn);
+	free(hdrs);
+	j->conn = NULL;
+	job_end(j);
+}
+
+/* The leader's response is complete: keep it and answer the waiters. */
+static void
+cache_store(struct dcgi_job *j)
+{
+	struct cache_entry *e = j->centry;
+	struct dcgi_job *w;
+
+	if (!j->cleader || e == NULL || !e->filling)
+		return;
+	w = e->waiters;
+	e->waiters = NULL;
+	j->centry = NULL;
+	j->cleader = 0;
+	j->cstatus = 0;
+	if (cache_fill(j->dc->cache, e, 200, j->chdrs, j->chlen, j->cbody,
+	    j->cblen, now_us() / 1000, j->route->cache_ms) == -1) {
+		cache_wake(w);
+		return;
+	}
+	while (w != NULL) {
+		struct dcgi_job *next = w->cnext;
+
+		w->cnext = NULL;
+		w->cwaiting = 0;
+		w->centry = NULL;
+		cache_serve(w, e);
+		w = next;
+	}
+}
+
+/* A job ends: a leader's unfilled entry goes, a waiter leaves the line. */
+static void
+cache_release(struct dcgi_job *j)
+{
+	struct dcgi_job **pp;
+
+	if (j->cleader) {
+		cache_give_up(j);
+		return;
+	}
+	if (j->cwaiting && j->centry != NULL) {
+		for (pp = &j->centry->waiters; *pp != NULL; pp = &(*pp)->cnext)
+			if (*pp == j) {
+				*pp = j->cnext;
+				break;
+			}
+		j->cwaiting = 0;
+		j->centry = NULL;
+	}
 }
 
 /* The function's header block is complete in j->head[0..len). */
@@ -401,6 +598,8 @@ job_headers(struct dcgi_job *j, size_t len)
 	for (int i = 0; i < cr.nheaders; i++)
 		hlen += (size_t)snprintf(hdrs + hlen, cap - hlen, "%s: %s\r\n",
 		    cr.headers[i].name, cr.headers[i].value);
+	if (j->cleader)
+		cache_capture_start(j, &cr, status, hdrs, hlen);
 	n = job_timing(j, hdrs + hlen, cap - hlen);
 	if (n > 0 && (size_t)n < cap - hlen)
 		hlen += (size_t)n;
@@ -429,6 +628,8 @@ job_body(struct dcgi_job *j, const char *p, size_t n)
 		j->cl_left -= (int64_t)n;
 	}
 	j->outbytes += n;
+	if (j->cstatus != 0)
+		cache_capture(j, p, n);
 	if (n > 0 && conn_response_data(j->conn, p, n) == -1) {
 		j->conn = NULL;		/* closed: nobody wants the rest */
 		job_end(j);
@@ -600,8 +801,11 @@ job_eof(struct dcgi_job *j)
 			    "%lld bytes short of its Content-Length",
 			    j->name, (long long)j->cl_left);
 			conn_response_abort(j->conn);
-		} else
+		} else {
 			conn_response_end(j->conn);
+			if (j->cstatus != 0)
+				cache_store(j);
+		}
 		j->conn = NULL;
 	}
 	job_end(j);
@@ -897,6 +1101,25 @@ job_try(struct dcgi_job *j)
 		job_fail(j, 503, "Retry-After: 5\r\n");
 		return;
 	}
+	if (j->ckey != NULL && j->centry == NULL) {
+		struct cache_entry *e = cache_get(dc->cache, j->ckey,
+		    now_us() / 1000);
+		if (e != NULL && !e->filling) {
+			cache_serve(j, e);
+			return;
+		}
+		if (e != NULL) {
+			/* Identical request in flight: wait for its answer. */
+			j->centry = e;
+			j->cwaiting = 1;
+			j->cnext = e->waiters;
+			e->waiters = j;
+			loop_timer_set(dc->loop, &j->timer, j->run->timeout_ms);
+			return;
+		}
+		if ((j->centry = cache_begin(dc->cache, j->ckey)) != NULL)
+			j->cleader = 1;
+	}
 	if (job_slot_free(j)) {
 		job_run(j);
 		return;
@@ -977,6 +1200,7 @@ job_end(struct dcgi_job *j)
 	loop_timer_del(dc->loop, &j->timer);
 	if (j->queued)
 		queue_remove(dc, j);
+	cache_release(j);
 	if (j->state == DCGI_CREATE && j->call != NULL)
 		/* The container may yet be made: remove it when it is. */
 		docker_call_rebind(j->call, orphan_created, dc);
@@ -1010,6 +1234,9 @@ job_end(struct dcgi_job *j)
 		j->done(j->done_arg, -1, "stopped");
 	free(j->env);
 	free(j->item);
+	free(j->ckey);
+	free(j->chdrs);
+	free(j->cbody);
 	free(j->head);
 	j->head = NULL;
 	conf_unref(j->conf);
@@ -1045,6 +1272,17 @@ dcgi_start(struct dcgi *dc, struct conn *c, const struct conf_route *route)
 	j->t0 = now_us();
 	snprintf(j->reqid, sizeof(j->reqid), "%s", ci.reqid);
 	j->timer.fn = job_timeout;
+	/*
+	 * Cache: GET and HEAD only, never with credentials.  The key is the
+	 * host and the target, so that one host's page is not another's.
+	 */
+	if (route->cache_ms > 0 && (ci.req->meth == HTTP_GET ||
+	    ci.req->meth == HTTP_HEAD) &&
+	    http_header_get(ci.req, "Authorization") == NULL &&
+	    asprintf(&j->ckey, "%s|%s|%s%s%s", route->prefix,
+	    ci.req->host ? ci.req->host : "", ci.req->path,
+	    ci.req->query ? "?" : "", ci.req->query ? ci.req->query : "") == -1)
+		j->ckey = NULL;
 	j->next = dc->jobs;
 	if (dc->jobs != NULL)
 		dc->jobs->prev = j;
