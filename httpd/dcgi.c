@@ -119,12 +119,17 @@ struct dcgi {
 	struct dcgi_job	 *qhead, *qtail;
 	struct cache	 *cache;
 	size_t		  njobs;
+	size_t		  nremovals;	/* containers being removed */
+	struct removal	 *removals;
 	size_t		  running;	/* slots taken, all routes */
 	int		  stopping;
 };
 
+struct removal;
+
 static void	job_end(struct dcgi_job *);
 static void	job_try(struct dcgi_job *);
+static void	removal_free(struct removal *);
 
 static int64_t
 now_us(void)
@@ -267,7 +272,9 @@ dcgi_free(struct dcgi *dc)
 		dc->jobs->conn = NULL;
 		job_end(dc->jobs);
 	}
-	docker_free(dc->docker);
+	docker_free(dc->docker);	/* abandons the calls: no callback */
+	while (dc->removals != NULL)
+		removal_free(dc->removals);
 	cache_free(dc->cache);
 	while ((rs = dc->routes) != NULL) {
 		dc->routes = rs->next;
@@ -280,7 +287,8 @@ dcgi_free(struct dcgi *dc)
 int
 dcgi_busy(const struct dcgi *dc)
 {
-	return dc->njobs > 0 || docker_pending(dc->docker) > 0;
+	return dc->njobs > 0 || dc->nremovals > 0 ||
+	    docker_pending(dc->docker) > 0;
 }
 
 void
@@ -1151,17 +1159,94 @@ queue_wake(struct dcgi *dc)
 	}
 }
 
+/*
+ * Removing a container: DELETE ?force=true, tried again with backoff when
+ * the engine could not be reached (a connection that broke, an engine
+ * restarting), so that a hiccup does not leave a container behind.
+ */
+#define DCGI_REMOVE_TRIES	6
+
+struct removal {
+	struct dcgi	 *dc;
+	struct removal	 *prev, *next;
+	struct loop_timer timer;
+	int		  tries;
+	char		  id[80];
+};
+
+static void	removal_send(struct removal *);
+
 static void
-job_removed(void *arg, int status, json_t *body, const char *err)
+removal_free(struct removal *rm)
 {
-	char *id = arg;
+	struct dcgi *dc = rm->dc;
+
+	loop_timer_del(dc->loop, &rm->timer);
+	if (rm->prev != NULL)
+		rm->prev->next = rm->next;
+	else
+		dc->removals = rm->next;
+	if (rm->next != NULL)
+		rm->next->prev = rm->prev;
+	dc->nremovals--;
+	free(rm);
+}
+
+static void
+removal_done(void *arg, int status, json_t *body, const char *err)
+{
+	struct removal *rm = arg;
 	const char *msg = json_string_value(json_object_get(body, "message"));
 
+	if (status == 0 && ++rm->tries < DCGI_REMOVE_TRIES) {
+		loop_timer_set(rm->dc->loop, &rm->timer, 250 << rm->tries);
+		return;
+	}
 	/* 404: gone already; 409: the engine is removing it itself. */
 	if (status != 204 && status != 404 && status != 409)
-		log_warn("could not remove container %.12s: %s", id,
-		    msg ? msg : err ? err : "engine error");
-	free(id);
+		log_warn("could not remove container %.12s: %s%s", rm->id,
+		    msg ? msg : err ? err : "engine error",
+		    status == 0 ? " (the next start of dcgid removes it)" : "");
+	removal_free(rm);
+}
+
+static void
+removal_retry(struct loop_timer *t)
+{
+	removal_send((struct removal *)((char *)t -
+	    offsetof(struct removal, timer)));
+}
+
+static void
+removal_send(struct removal *rm)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/containers/%s?force=true", rm->id);
+	if (docker_call(rm->dc->docker, "DELETE", path, NULL, removal_done,
+	    rm) == NULL)
+		removal_done(rm, 0, NULL, "out of memory");
+}
+
+static void
+container_remove(struct dcgi *dc, const char *id)
+{
+	struct removal *rm;
+
+	if (strlen(id) >= sizeof(rm->id) || (rm = calloc(1, sizeof(*rm))) ==
+	    NULL) {
+		log_error("cannot remove container %.12s: out of memory", id);
+		return;
+	}
+	rm->dc = dc;
+	rm->timer.fn = removal_retry;
+	snprintf(rm->id, sizeof(rm->id), "%s", id);
+	rm->next = dc->removals;
+	if (dc->removals != NULL)
+		dc->removals->prev = rm;
+	dc->removals = rm;
+	dc->nremovals++;
+	removal_send(rm);
 }
 
 /* A create whose job ended before the answer came. */
@@ -1170,16 +1255,10 @@ orphan_created(void *arg, int status, json_t *body, const char *err)
 {
 	struct dcgi *dc = arg;
 	const char *id = json_string_value(json_object_get(body, "Id"));
-	char path[160], *copy;
 	(void)err;
 
-	if (status != 201 || id == NULL || strlen(id) > 100 ||
-	    (copy = strdup(id)) == NULL)
-		return;
-	snprintf(path, sizeof(path), "/containers/%s?force=true", id);
-	if (docker_call(dc->docker, "DELETE", path, NULL, job_removed,
-	    copy) == NULL)
-		free(copy);
+	if (status == 201 && id != NULL)
+		container_remove(dc, id);
 }
 
 /*
@@ -1190,7 +1269,6 @@ static void
 job_end(struct dcgi_job *j)
 {
 	struct dcgi *dc = j->dc;
-	char path[160], *id;
 
 	if (j->conn != NULL) {
 		/* Ended without an answer (the server is going away). */
@@ -1209,15 +1287,8 @@ job_end(struct dcgi_job *j)
 	j->call = NULL;
 	docker_attach_free(j->att);
 	j->att = NULL;
-	if (j->cid[0] != '\0' && (id = strdup(j->cid)) != NULL) {
-		snprintf(path, sizeof(path), "/containers/%s?force=true", j->cid);
-		if (docker_call(dc->docker, "DELETE", path, NULL, job_removed,
-		    id) == NULL) {
-			log_error("cannot remove container %.12s: out of memory",
-			    id);
-			free(id);
-		}
-	}
+	if (j->cid[0] != '\0')
+		container_remove(dc, j->cid);
 	if (j->prev != NULL)
 		j->prev->next = j->next;
 	else
