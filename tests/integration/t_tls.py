@@ -74,12 +74,15 @@ key_path = os.path.join(pki, "server.key")
 shutil.copy(rsa_cert, cert_path)
 shutil.copy(rsa_key, key_path)
 
+# Under valgrind a handshake takes seconds: give it room.
+SLOW = bool(os.environ.get("DCGI_WRAP", "").strip())
+HT = 10 if SLOW else 2
 CONF = ("Listen 127.0.0.1:{port}\nListen 127.0.0.1:{tls_port} tls\n"
         "TLSCertificateFile %s\nTLSCertificateKeyFile %s\n"
         "DocumentRoot {root}\nMimeTypes {repo}/conf/mime.types\nAccessLog off\n"
-        "ErrorLog {tmp}/error.log\nHeaderTimeout 2s\nHTTPSRedirect on\nHSTS 1h\n"
+        "ErrorLog {tmp}/error.log\nHeaderTimeout %ds\nHTTPSRedirect on\nHSTS 1h\n"
         "<Route /echo>\n Image dcgi-test/busybox\n Command /cgi/echo\n</Route>\n")
-s = Server(CONF % (cert_path, key_path))
+s = Server(CONF % (cert_path, key_path, HT))
 with open(os.path.join(s.root, "file.txt"), "w") as f:
     f.write("over tls\n")
 big = os.urandom(5 << 20)
@@ -160,13 +163,13 @@ stalled = socket.create_connection(("127.0.0.1", s.tls_port))
 stalled.sendall(b"\x16\x03\x01\x02")
 rc, out, _ = curl(base + "/file.txt")
 t.ok(out == b"over tls\n", "served while a handshake is stalled")
-stalled.settimeout(10)
+stalled.settimeout(HT + 8)
 t0 = time.monotonic()
 try:
     gone = stalled.recv(100) == b""
 except OSError:
     gone = True
-t.ok(gone and time.monotonic() - t0 < 8, "the stalled handshake is closed by HeaderTimeout")
+t.ok(gone and time.monotonic() - t0 < HT + 6, "the stalled handshake is closed by HeaderTimeout")
 stalled.close()
 
 # ECDSA
@@ -250,7 +253,7 @@ time.sleep(0.5)
 stop.set()
 for th in threads:
     th.join(20)
-t.ok(len(oks) > 20 and not fails, "3 certificate reloads under load: %d requests, %d failed %s"
+t.ok(len(oks) >= (3 if SLOW else 20) and not fails, "3 certificate reloads under load: %d requests, %d failed %s"
      % (len(oks), len(fails), fails[:2]))
 t.is_(s.stop(), 0, "clean exit")
 
