@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""result: a CGI program (RFC 3875) answering GET with the vote counts:
+{"options": {"a": "Cats", "b": "Dogs"}, "counts": {"a": N, "b": M}, "total": N+M}
+
+Environment: OPTION_A, OPTION_B, and PostgreSQL's own PGHOST, PGPORT,
+PGUSER, PGPASSWORD, PGDATABASE."""
+
+import json
+import os
+import sys
+
+import psycopg2
+
+OPTIONS = {"a": os.environ.get("OPTION_A", "Cats"), "b": os.environ.get("OPTION_B", "Dogs")}
+
+
+def reply(status, body, extra=()):
+    sys.stdout.write("Status: %s\r\nContent-Type: application/json\r\n" % status)
+    for h in extra:
+        sys.stdout.write(h + "\r\n")
+    sys.stdout.write("\r\n" + json.dumps(body) + "\n")
+    sys.stdout.flush()
+
+
+def main():
+    if os.environ.get("PATH_INFO", "") not in ("", "/"):
+        reply("404 Not Found", {"error": "no such resource"})
+        return
+    if os.environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+        reply("405 Method Not Allowed", {"error": "GET only"}, ["Allow: GET, HEAD"])
+        return
+    counts = {"a": 0, "b": 0}
+    try:
+        with psycopg2.connect("", connect_timeout=3) as conn, conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('votes') IS NOT NULL")
+            if cur.fetchone()[0]:
+                cur.execute("SELECT vote, count(*) FROM votes GROUP BY vote")
+                for vote, n in cur.fetchall():
+                    if vote in counts:
+                        counts[vote] = n
+    except psycopg2.Error as e:
+        print("result: database: %s" % str(e).strip(), file=sys.stderr)
+        reply("503 Service Unavailable", {"error": "database unavailable"}, ["Retry-After: 2"])
+        return
+    reply("200 OK", {"options": OPTIONS, "counts": counts, "total": counts["a"] + counts["b"]},
+          ["Cache-Control: public, max-age=1"])
+
+
+main()
