@@ -1,0 +1,153 @@
+"""voteapp: the voting app on this machine for a test: its own Redis and
+PostgreSQL (throwaway, on free loopback ports) and dcgid with the app's
+routes and queue, as conf/httpd.conf has them."""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from dcgitest import Server, free_port
+
+PGBIN = "/usr/lib/postgresql/15/bin"
+
+
+def wait_until(cond, timeout, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+class Redis:
+    def __init__(self, tmp):
+        self.port = free_port()
+        self.dir = tmp
+        self.proc = None
+        self.start()
+
+    def start(self):
+        # appendfsync always: a restart keeps every queued vote.
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_until(lambda: self.cli("PING") == "PONG", 10):
+            raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def cli(self, *args):
+        try:
+            p = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                               text=True, timeout=10)
+            return p.stdout.strip()
+        except subprocess.TimeoutExpired:
+            return ""
+
+
+class Postgres:
+    """A cluster of its own, run as the postgres user, trusting loopback."""
+
+    def __init__(self, tmp):
+        self.port = free_port()
+        self.dir = os.path.join(tmp, "pg")
+        os.makedirs(self.dir)
+        shutil.chown(self.dir, "postgres", "postgres")
+        self.su([PGBIN + "/initdb", "-D", self.dir, "-A", "trust", "-U", "postgres"])
+        with open(os.path.join(self.dir, "postgresql.conf"), "a") as f:
+            f.write("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"
+                    "fsync = off\n" % (self.port, self.dir))
+        self.start()
+        self.su([PGBIN + "/psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                 "-q", "-c", "CREATE ROLE dcgi LOGIN", "-c", "CREATE DATABASE votes OWNER dcgi"])
+
+    @staticmethod
+    def su(cmd):
+        p = subprocess.run(["runuser", "-u", "postgres", "--", *cmd], capture_output=True,
+                           text=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("%s: %s" % (cmd[0], p.stderr))
+        return p.stdout
+
+    def start(self):
+        self.su([PGBIN + "/pg_ctl", "-D", self.dir, "-l", os.path.join(self.dir, "log"), "-w",
+                 "start"])
+
+    def stop(self):
+        self.su([PGBIN + "/pg_ctl", "-D", self.dir, "-m", "fast", "-w", "stop"])
+
+    def query(self, sql):
+        p = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "dcgi", "-d",
+                            "votes", "-X", "-q", "-t", "-A", "-c", sql], capture_output=True,
+                           text=True, timeout=30)
+        return p.stdout.strip()
+
+
+def conf(redis, pg, concurrency=8, retries=4):
+    env_pg = ("    Env PGHOST=127.0.0.1\n    Env PGPORT=%d\n    Env PGUSER=dcgi\n"
+              "    Env PGDATABASE=votes\n" % pg.port)
+    return ("Listen 127.0.0.1:{port}\nListen 127.0.0.1:{tls_port} tls\n"
+            "TLSCertificateFile {tmp}/cert.pem\nTLSCertificateKeyFile {tmp}/key.pem\n"
+            "DocumentRoot {repo}/www\nMimeTypes {repo}/conf/mime.types\n"
+            "AccessLog {tmp}/access.log\nErrorLog {tmp}/error.log\n"
+            "Redis 127.0.0.1:%d\nMaxContainers 96\n"
+            "<Route /vote>\n    Image dcgi/vote\n    Network host\n    Env OPTION_A=Cats\n"
+            "    Env OPTION_B=Dogs\n    Env REDIS_HOST=127.0.0.1\n    Env REDIS_PORT=%d\n"
+            "    MaxConcurrent 16\n    Timeout 60s\n</Route>\n"
+            "<Route /result/votes>\n    Image dcgi/result\n    Network host\n"
+            "    Env OPTION_A=Cats\n    Env OPTION_B=Dogs\n%s    Cache 1s\n    Timeout 20s\n"
+            "</Route>\n"
+            "<Queue votes>\n    Image dcgi/record-vote-task\n    Network host\n%s"
+            "    Concurrency %d\n    Retries %d\n    Timeout 30s\n</Queue>\n"
+            % (redis.port, redis.port, env_pg, env_pg, concurrency, retries))
+
+
+def make_cert(tmp):
+    subprocess.run(["sh", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                       "conf", "mkcert.sh"), tmp], check=True,
+                   capture_output=True, timeout=60)
+
+
+def images_present():
+    for img in ("dcgi/vote", "dcgi/result", "dcgi/record-vote-task"):
+        if subprocess.run(["docker", "image", "inspect", img], capture_output=True,
+                          timeout=30).returncode != 0:
+            return img
+    return None
+
+
+class App:
+    """Redis, PostgreSQL and dcgid; stop() takes all of it down."""
+
+    def __init__(self, **kw):
+        self.tmp = tempfile.mkdtemp(prefix="dcgi-vote.")
+        os.chmod(self.tmp, 0o755)
+        self.redis = Redis(self.tmp)
+        self.pg = Postgres(self.tmp)
+        make_cert(self.tmp)
+        self.server = Server(conf(self.redis, self.pg, **kw), tmpdir=self.tmp)
+
+    def log(self):
+        with open(os.path.join(self.tmp, "error.log"), errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        code = None
+        try:
+            code = self.server.stop()
+        finally:
+            self.redis.stop()
+            try:
+                self.pg.stop()
+            except Exception:
+                pass
+        return code
