@@ -6,13 +6,19 @@
 #   - starts a Docker engine when none answers (dockerd --bridge=none
 #     --iptables=false: test machines have no outside network, and test
 #     containers use Network none or host);
-#   - builds the test images offline (tests/images/build.sh).
+#   - builds the test images offline (tests/images/build.sh) and the
+#     voting app's images (cgi-bin/build-images.sh);
+#   - installs playwright-core for the browser test (npm).
 # SETUP_LOG names a directory for dockerd's log (default /tmp).
 #
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="curl python3 perl openssl sslscan redis-server redis-tools docker.io busybox-static debootstrap procps"
+packages="curl python3 perl openssl sslscan redis-server redis-tools postgresql
+    chromium docker.io busybox-static debootstrap procps"
+# Node.js may come from elsewhere than Debian: only ask for it when absent.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+    packages="$packages nodejs npm"
 logdir=${SETUP_LOG:-/tmp}
 
 missing=
@@ -54,3 +60,12 @@ if ! { { [ -n "${DOCKER_HOST:-}" ] || [ -S /var/run/docker.sock ]; } &&
 fi
 
 sh tests/images/build.sh
+# The voting app's function images (quick when they are built).
+sh cgi-bin/build-images.sh
+
+# playwright-core for the browser test; it drives Debian's chromium and
+# downloads no browser of its own.
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+	echo "tests/setup.sh: npm install in tests/browser"
+	(cd tests/browser && npm install --no-audit --no-fund </dev/null)
+fi
