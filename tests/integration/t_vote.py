@@ -85,8 +85,10 @@ v = Voter()
 t.is_(v.vote("a"), 303, "POST /vote: 303 back to the form")
 t.ok(any(c.name == "voter_id" for c in v.jar), "and a voter_id cookie")
 t0 = time.monotonic()
-t.ok(wait_until(lambda: counts() == (1, 0), 10, 0.2) and time.monotonic() - t0 < 4,
-     "the vote shows in /result/votes (%.1fs; the cache may add up to 1s)" % (time.monotonic() - t0))
+# Within 2 s of the queue run; the cache may add up to 1 s, a slow
+# (sanitized) build a little more.
+t.ok(wait_until(lambda: counts() == (1, 0), 10, 0.2) and time.monotonic() - t0 < 5,
+     "the vote shows in /result/votes (%.1fs)" % (time.monotonic() - t0))
 t.is_(v.vote("b"), 303, "the voter changes their mind")
 t.ok(wait_until(lambda: counts() == (0, 1), 10, 0.2), "counted once, for the new choice")
 page = v.opener.open("http://127.0.0.1:%d/vote" % port, timeout=30).read().decode()
@@ -162,7 +164,9 @@ time.sleep(1)
 ev.terminate()
 ev.wait(10)
 t.ok(all(p is not None for p in polls), "200 concurrent polls answered")
-t.ok(1 <= len(created) <= 5, "200 concurrent polls started %d container(s)" % len(created))
+# A handful: one per second of the burst (200 TLS handshakes take a while
+# under the sanitizers), never one per poll.
+t.ok(1 <= len(created) <= 8, "200 concurrent polls started %d container(s)" % len(created))
 
 t.is_(app.stop(), 0, "dcgid stops cleanly")
 t.ok(wait_until(lambda: not subprocess.run(

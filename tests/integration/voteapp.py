@@ -92,7 +92,7 @@ class Postgres:
         return p.stdout.strip()
 
 
-def conf(redis, pg, concurrency=8, retries=4):
+def conf(redis, pg, concurrency=8, retries=4, cache="1s"):
     env_pg = ("    Env PGHOST=127.0.0.1\n    Env PGPORT=%d\n    Env PGUSER=dcgi\n"
               "    Env PGDATABASE=votes\n" % pg.port)
     return ("Listen 127.0.0.1:{port}\nListen 127.0.0.1:{tls_port} tls\n"
@@ -104,11 +104,11 @@ def conf(redis, pg, concurrency=8, retries=4):
             "    Env OPTION_B=Dogs\n    Env REDIS_HOST=127.0.0.1\n    Env REDIS_PORT=%d\n"
             "    MaxConcurrent 16\n    Timeout 60s\n</Route>\n"
             "<Route /result/votes>\n    Image dcgi/result\n    Network host\n"
-            "    Env OPTION_A=Cats\n    Env OPTION_B=Dogs\n%s    Cache 1s\n    Timeout 20s\n"
-            "</Route>\n"
+            "    Env OPTION_A=Cats\n    Env OPTION_B=Dogs\n%s    Cache %s\n    Timeout 20s\n"
+            "    MaxConcurrent 64\n</Route>\n"
             "<Queue votes>\n    Image dcgi/record-vote-task\n    Network host\n%s"
             "    Concurrency %d\n    Retries %d\n    Timeout 30s\n</Queue>\n"
-            % (redis.port, redis.port, env_pg, env_pg, concurrency, retries))
+            % (redis.port, redis.port, env_pg, cache, env_pg, concurrency, retries))
 
 
 def make_cert(tmp):
