@@ -2,8 +2,13 @@
 """result: a CGI program (RFC 3875) answering GET with the vote counts:
 {"options": {"a": "Cats", "b": "Dogs"}, "counts": {"a": N, "b": M}, "total": N+M}
 
-Environment: OPTION_A, OPTION_B, and PostgreSQL's own PGHOST, PGPORT,
-PGUSER, PGPASSWORD, PGDATABASE."""
+Served under a route /result/votes (PATH_INFO empty) or /result
+(PATH_INFO /votes); any other PATH_INFO is 404.  A missing table counts
+as no votes; a database that does not answer is 503 with {"error": ...}.
+
+Environment: OPTION_A, OPTION_B (Cats, Dogs), and PostgreSQL's own
+PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE (PGCONNECT_TIMEOUT: 3 s
+unless set)."""
 
 import json
 import os
@@ -23,7 +28,7 @@ def reply(status, body, extra=()):
 
 
 def main():
-    if os.environ.get("PATH_INFO", "") not in ("", "/"):
+    if os.environ.get("PATH_INFO", "") not in ("", "/", "/votes"):
         reply("404 Not Found", {"error": "no such resource"})
         return
     if os.environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
@@ -31,7 +36,8 @@ def main():
         return
     counts = {"a": 0, "b": 0}
     try:
-        with psycopg2.connect("", connect_timeout=3) as conn, conn.cursor() as cur:
+        timeout = os.environ.get("PGCONNECT_TIMEOUT") or "3"
+        with psycopg2.connect("", connect_timeout=timeout) as conn, conn.cursor() as cur:
             cur.execute("SELECT to_regclass('votes') IS NOT NULL")
             if cur.fetchone()[0]:
                 cur.execute("SELECT vote, count(*) FROM votes GROUP BY vote")

@@ -19,7 +19,8 @@ import urllib.parse
 import redis
 
 OPTIONS = {"a": os.environ.get("OPTION_A", "Cats"), "b": os.environ.get("OPTION_B", "Dogs")}
-VOTER_RE = re.compile(r"^[0-9a-f]{16}$")
+# What record-vote-task accepts; new voters get secrets.token_hex(8).
+VOTER_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 
 
 def reply(status, headers, body=""):
