@@ -7,6 +7,8 @@
  */
 #include <sys/signalfd.h>
 
+#include <fcntl.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -20,6 +22,8 @@
 #include "log.h"
 #include "loop.h"
 #include "server.h"
+#include "static.h"
+#include "tls.h"
 
 #define DEFAULT_CONF	DCGI_SYSCONFDIR "/httpd.conf"
 
@@ -99,6 +103,44 @@ main_signal(struct loop_io *io, unsigned revents)
 	}
 }
 
+/*
+ * -t goes as far as start-up would without binding: the files the
+ * configuration names must open, and a TLS pair must load and match.
+ */
+static int
+main_check(const struct conf *conf)
+{
+	struct tls_server *tls;
+	struct mime *mime;
+	char err[512];
+	int fd, rv = 0;
+
+	if ((fd = open(conf->document_root, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		fprintf(stderr, "%s: DocumentRoot %s: %s\n", conf->path,
+		    conf->document_root, strerror(errno));
+		rv = 1;
+	} else
+		close(fd);
+	if ((mime = mime_load(conf->mime_types, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s: MimeTypes %s\n", conf->path, err);
+		rv = 1;
+	}
+	mime_free(mime);
+	for (size_t i = 0; i < conf->nlistens; i++) {
+		if (!conf->listens[i].tls)
+			continue;
+		if ((tls = tls_server_new(conf, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "%s:%d: %s\n", conf->listens[i].file,
+			    conf->listens[i].line, err);
+			rv = 1;
+		}
+		tls_server_unref(tls);
+		break;
+	}
+	return rv;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -150,9 +192,11 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (test) {
-		printf("Syntax OK\n");
+		rv = main_check(conf);
+		if (rv == 0)
+			printf("Syntax OK\n");
 		conf_unref(conf);
-		return 0;
+		return rv;
 	}
 
 	signal(SIGPIPE, SIG_IGN);
