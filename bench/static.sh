@@ -327,11 +327,11 @@ wait_quiet() {
 	echo "   WARNING: the machine never got quiet; this run is disturbed"
 }
 
-declare -A RPS P50 P99 SCPU WCPU OTHER STEAL
+declare -A RPS P50 P99 SCPU WCPU OTHER STEAL USREQ
 DISTURBED=0
 run_wrk() {	# server file label [duration]
 	local s=$1 f=$2 out=$TMP/wrk-$1-$2-$3.txt tf=$TMP/time pid try mark
-	local t0 t1 b0 b1 st0 st1 rps p50 p99 scpu wcpu other steal
+	local t0 t1 b0 b1 st0 st1 rps p50 p99 scpu wcpu other steal usreq
 	pid=$(server_pid "$s")
 	for try in $(seq "$TRIES"); do
 		wait_quiet
@@ -348,6 +348,9 @@ run_wrk() {	# server file label [duration]
 		rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
 		p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
 		p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+		# The server's own CPU time per request served, in microseconds.
+		usreq=$(awk -v n="$(awk '/ requests in / {print $1}' "$out")" -v t=$((t1 - t0)) \
+			-v hz="$HZ" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
 		# Shares of one core during the run (wrk: user + sys from `time`).
 		read -r scpu wcpu other steal < <(awk -v t="$(tail -n 1 "$tf")" -v hz="$HZ" \
 			-v srv=$((t1 - t0)) -v busy=$((b1 - b0)) -v st=$((st1 - st0)) 'BEGIN {
@@ -358,8 +361,8 @@ run_wrk() {	# server file label [duration]
 		if [ "$other" -gt "$MAX_OTHER" ] || [ "$steal" -gt "$MAX_OTHER" ]; then
 			mark=' DISTURBED'
 		fi
-		printf '   %-5s /%-6s run %s: %7s req/s  p50 %7s ms  p99 %7s ms  CPU%%: server %3s wrk %3s other %3s steal %3s%s\n' \
-			"$s" "$f" "$3" "$rps" "$p50" "$p99" "$scpu" "$wcpu" "$other" "$steal" "$mark"
+		printf '   %-5s /%-6s run %s: %7s req/s  p50 %6s ms  p99 %7s ms  server %5s us/req  CPU%%: server %3s wrk %3s other %3s steal %3s%s\n' \
+			"$s" "$f" "$3" "$rps" "$p50" "$p99" "$usreq" "$scpu" "$wcpu" "$other" "$steal" "$mark"
 		[ -z "$mark" ] && break
 		if [ "$try" -lt "$TRIES" ]; then
 			echo "   (other programs used more than $MAX_OTHER% of a core: repeating this run)"
@@ -370,6 +373,7 @@ run_wrk() {	# server file label [duration]
 	local k="$s $f"
 	RPS[$k]+="$rps " P50[$k]+="$p50 " P99[$k]+="$p99 "
 	SCPU[$k]+="$scpu " WCPU[$k]+="$wcpu " OTHER[$k]+="$other " STEAL[$k]+="$steal "
+	USREQ[$k]+="$usreq "
 }
 
 echo "== throughput (raw runs; servers alternate, order flips each run)"
@@ -389,22 +393,24 @@ med() { local -n a=$1; median ${a["$2"]}; }
 
 echo
 echo "== results: median of $REPS runs of wrk -t$THREADS -c$CONNS -d$DURATION"
-echo "   CPU columns: share of one core during the run used by the server, by wrk, by anything"
-echo "   else on the machine, and taken by the hypervisor (steal)"
-printf '%-8s %-6s %9s %8s %8s %6s %6s %6s %6s   %s\n' file server req/s p50_ms p99_ms server wrk other steal "req/s of each run"
+echo "   us/req: the server's own CPU time per request.  CPU columns: share of one core during"
+echo "   the run used by the server, by wrk, by anything else on the machine, and taken by the"
+echo "   hypervisor (steal)"
+printf '%-8s %-6s %9s %8s %8s %7s %6s %6s %6s %6s   %s\n' file server req/s p50_ms p99_ms us/req server wrk other steal "req/s of each run"
 for f in 1k.txt 1m.bin; do
 	for s in dcgid nginx; do
 		k="$s $f"
-		printf '%-8s %-6s %9s %8s %8s %5s%% %5s%% %5s%% %5s%%   %s\n' "$f" "$s" "$(med RPS "$k")" \
-			"$(med P50 "$k")" "$(med P99 "$k")" "$(med SCPU "$k")" "$(med WCPU "$k")" \
+		printf '%-8s %-6s %9s %8s %8s %7s %5s%% %5s%% %5s%% %5s%%   %s\n' "$f" "$s" "$(med RPS "$k")" \
+			"$(med P50 "$k")" "$(med P99 "$k")" "$(med USREQ "$k")" "$(med SCPU "$k")" "$(med WCPU "$k")" \
 			"$(med OTHER "$k")" "$(med STEAL "$k")" "${RPS[$k]}"
 	done
-	printf '%-8s %-6s %9s %8s %8s\n' "$f" ratio \
+	printf '%-8s %-6s %9s %8s %8s %7s\n' "$f" ratio \
 		"$(awk -v a="$(med RPS "dcgid $f")" -v b="$(med RPS "nginx $f")" 'BEGIN {printf "%.3f", a / b}')" \
 		"$(awk -v a="$(med P50 "dcgid $f")" -v b="$(med P50 "nginx $f")" 'BEGIN {printf "%.2f", a / b}')" \
-		"$(awk -v a="$(med P99 "dcgid $f")" -v b="$(med P99 "nginx $f")" 'BEGIN {printf "%.2f", a / b}')"
+		"$(awk -v a="$(med P99 "dcgid $f")" -v b="$(med P99 "nginx $f")" 'BEGIN {printf "%.2f", a / b}')" \
+		"$(awk -v a="$(med USREQ "dcgid $f")" -v b="$(med USREQ "nginx $f")" 'BEGIN {printf "%.2f", a / b}')"
 done
-echo "(ratio = dcgid / nginx; for req/s above 1 favours dcgid, for latency below 1 does)"
+echo "(ratio = dcgid / nginx; for req/s above 1 favours dcgid, for latency and us/req below 1 does)"
 awk -v a="$(med RPS "dcgid 1m.bin")" -v b="$(med RPS "nginx 1m.bin")" \
 	'BEGIN {printf "1 MiB payload rate: dcgid %.2f GiB/s, nginx %.2f GiB/s\n", a / 1024, b / 1024}'
 echo "peak RSS during the throughput runs (VmHWM): dcgid $(mib "$(status_kb "$DCGID_PID" VmHWM)") MiB, nginx worker $(mib "$(status_kb "$NGINX_WORKER" VmHWM)") MiB"
