@@ -362,8 +362,7 @@ job_fail(struct dcgi_job *j, int status, const char *extra)
 static void
 job_timeout(struct loop_timer *t)
 {
-	struct dcgi_job *j = (struct dcgi_job *)((char *)t -
-	    offsetof(struct dcgi_job, timer));
+	struct dcgi_job *j = LOOP_OWNER(t, struct dcgi_job, timer);
 
 	if (j->state == DCGI_QUEUED && !j->queued && !j->cwaiting) {
 		job_try(j);		/* the first attempt, just after start */
@@ -1213,8 +1212,7 @@ removal_done(void *arg, int status, json_t *body, const char *err)
 static void
 removal_retry(struct loop_timer *t)
 {
-	removal_send((struct removal *)((char *)t -
-	    offsetof(struct removal, timer)));
+	removal_send(LOOP_OWNER(t, struct removal, timer));
 }
 
 static void
@@ -1319,6 +1317,26 @@ job_end(struct dcgi_job *j)
 		queue_wake(dc);
 }
 
+/*
+ * Enter a job in the books and take its first step from the loop: a job
+ * never answers before dcgi_start()/dcgi_run_item() have returned.
+ */
+static void
+job_begin(struct dcgi *dc, struct dcgi_job *j)
+{
+	j->dc = dc;
+	j->state = DCGI_QUEUED;
+	j->cl_left = -1;
+	j->t0 = now_us();
+	j->timer.fn = job_timeout;
+	j->next = dc->jobs;
+	if (dc->jobs != NULL)
+		dc->jobs->prev = j;
+	dc->jobs = j;
+	dc->njobs++;
+	loop_timer_set(dc->loop, &j->timer, 0);
+}
+
 struct dcgi_job *
 dcgi_start(struct dcgi *dc, struct conn *c, const struct conf_route *route)
 {
@@ -1338,11 +1356,7 @@ dcgi_start(struct dcgi *dc, struct conn *c, const struct conf_route *route)
 	j->route = route;
 	j->run = &route->run;
 	snprintf(j->name, sizeof(j->name), "route %s", route->prefix);
-	j->state = DCGI_QUEUED;
-	j->cl_left = -1;
-	j->t0 = now_us();
 	snprintf(j->reqid, sizeof(j->reqid), "%s", ci.reqid);
-	j->timer.fn = job_timeout;
 	/*
 	 * Cache: GET and HEAD only, never with credentials.  The key is the
 	 * host and the target, so that one host's page is not another's.
@@ -1354,13 +1368,7 @@ dcgi_start(struct dcgi *dc, struct conn *c, const struct conf_route *route)
 	    ci.req->host ? ci.req->host : "", ci.req->path,
 	    ci.req->query ? "?" : "", ci.req->query ? ci.req->query : "") == -1)
 		j->ckey = NULL;
-	j->next = dc->jobs;
-	if (dc->jobs != NULL)
-		dc->jobs->prev = j;
-	dc->jobs = j;
-	dc->njobs++;
-	/* Never answer before returning: the first step runs from the loop. */
-	loop_timer_set(dc->loop, &j->timer, 0);
+	job_begin(dc, j);
 	return j;
 }
 
@@ -1448,16 +1456,7 @@ dcgi_run_item(struct dcgi *dc, struct conf *conf, const struct conf_queue *q,
 	snprintf(j->reqid, sizeof(j->reqid), "%.16s", itemid);
 	j->done = done;
 	j->done_arg = arg;
-	j->state = DCGI_QUEUED;
-	j->cl_left = -1;
-	j->t0 = now_us();
-	j->timer.fn = job_timeout;
-	j->next = dc->jobs;
-	if (dc->jobs != NULL)
-		dc->jobs->prev = j;
-	dc->jobs = j;
-	dc->njobs++;
-	loop_timer_set(dc->loop, &j->timer, 0);
+	job_begin(dc, j);
 	return j;
 fail:
 	free(j->item);

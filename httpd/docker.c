@@ -161,8 +161,7 @@ docker_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 static void
 docker_timer_fired(struct loop_timer *t)
 {
-	struct docker *d = (struct docker *)((char *)t -
-	    offsetof(struct docker, timer));
+	struct docker *d = LOOP_OWNER(t, struct docker, timer);
 	int running;
 
 	curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);

@@ -292,7 +292,7 @@ http_parse_request(struct http_request *r, char *buf, size_t len,
     char *pathbuf, size_t pathlen, const struct http_limits *lim)
 {
 	char *p = buf, *end = buf + len, *eol, *sp, *t;
-	int have_te = 0, nhost = 0, status = 400;
+	int have_te = 0, nhost = 0;
 	const char *te = NULL;
 
 	memset(r, 0, sizeof(*r));
@@ -464,8 +464,7 @@ http_parse_request(struct http_request *r, char *buf, size_t len,
 			return plen >= pathlen ? 414 : 400;
 		r->path = pathbuf;
 	}
-	status = 0;
-	return status;
+	return 0;
 }
 
 const char *

@@ -257,6 +257,12 @@ log_msg(enum log_level lv, const char *reqid, const char *fmt, ...)
 		log_sink_flush(&log_cur->err);
 }
 
+int
+log_access_enabled(void)
+{
+	return log_cur->acc.fd != -1;
+}
+
 void
 log_access(const struct log_access *a)
 {

@@ -48,5 +48,7 @@ struct log_access {
 	int64_t		 wall;		/* seconds since the epoch */
 };
 void		 log_access(const struct log_access *);
+/* Whether access lines are written at all (AccessLog off: no). */
+int		 log_access_enabled(void);
 
 #endif

@@ -12,7 +12,13 @@
 #define LOOP_WRITE	0x2
 #define LOOP_ERROR	0x4	/* EPOLLERR or EPOLLHUP: the peer is gone */
 
+#include <stddef.h>
+
 struct loop;
+
+/* The object that embeds `ptr` as its `member` (a loop_io or loop_timer). */
+#define LOOP_OWNER(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* A descriptor watched by the loop.  Embed it; the handler gets it back. */
 struct loop_io {

@@ -168,8 +168,7 @@ q_lost(struct queues *qs, const char *why)
 static void
 q_reconnect(struct loop_timer *t)
 {
-	struct queues *qs = (struct queues *)((char *)t -
-	    offsetof(struct queues, reconnect));
+	struct queues *qs = LOOP_OWNER(t, struct queues, reconnect);
 
 	if (qs->cmd.ac == NULL)
 		q_connect(qs, &qs->cmd);
@@ -428,8 +427,7 @@ q_done(void *arg, int status, const char *why)
 static void
 q_retry(struct loop_timer *t)
 {
-	struct qitem *it = (struct qitem *)((char *)t -
-	    offsetof(struct qitem, retry));
+	struct qitem *it = LOOP_OWNER(t, struct qitem, retry);
 
 	q_run(it);
 }
@@ -514,8 +512,7 @@ q_fetch(struct qworker *w)
 static void
 q_wait_over(struct loop_timer *t)
 {
-	struct qworker *w = (struct qworker *)((char *)t -
-	    offsetof(struct qworker, wait));
+	struct qworker *w = LOOP_OWNER(t, struct qworker, wait);
 
 	q_fetch(w);
 }

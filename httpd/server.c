@@ -547,9 +547,13 @@ req_new(struct conn *c)
 	size_t plen = conf->max_request_line + 2;
 	struct req *r;
 
-	/* Twice: the absolute-form authority is kept in the upper half. */
-	if ((r = calloc(1, sizeof(*r) + 2 * plen)) == NULL)
+	/*
+	 * Twice: the absolute-form authority is kept in the upper half.  The
+	 * path buffers are written before they are read: zero only the rest.
+	 */
+	if ((r = malloc(sizeof(*r) + 2 * plen)) == NULL)
 		return NULL;
+	memset(r, 0, sizeof(*r));
 	r->fd = -1;
 	r->conf = conf_ref(conf);
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
@@ -566,6 +570,8 @@ conn_log(struct conn *c)
 	struct log_access a;
 	char line[1100];
 
+	if (!log_access_enabled())
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (r->http.method != NULL && r->http.target != NULL)
 		snprintf(line, sizeof(line), "%s %.1024s HTTP/1.%d",
@@ -603,7 +609,17 @@ conn_finish(struct conn *c)
 	c->nreq++;
 	if (!c->keep_alive || srv->stopping ||
 	    c->nreq >= srv->conf->keepalive_requests) {
-		conn_close(c);
+		/*
+		 * Closing right after the last write could reset the
+		 * connection over unread input and lose the response: shut
+		 * down our side and drain theirs for a moment.
+		 */
+		if (c->ssl != NULL)
+			tls_close(c->ssl);
+		(void)shutdown(c->io.fd, SHUT_WR);
+		c->state = CONN_LINGER;
+		conn_timer(c, CONN_LINGER_MS);
+		conn_process(c);
 		return;
 	}
 	/* Keep what follows the request: a pipelined one. */
@@ -749,25 +765,7 @@ conn_write(struct conn *c)
 				dcgi_writable(r->job);
 			return;
 		}
-		if (c->keep_alive) {
-			conn_finish(c);
-			return;
-		}
-		/*
-		 * Closing right after the last write could reset the
-		 * connection over unread input and lose the response: shut
-		 * down our side and drain theirs for a moment.
-		 */
-		conn_log(c);
-		req_free(c->req);
-		c->req = NULL;
-		c->nreq++;
-		if (c->ssl != NULL)
-			tls_close(c->ssl);
-		(void)shutdown(c->io.fd, SHUT_WR);
-		c->state = CONN_LINGER;
-		conn_timer(c, CONN_LINGER_MS);
-		conn_process(c);
+		conn_finish(c);
 		return;
 	case 0:
 		conn_timer(c, c->srv->conf->send_timeout_ms);
@@ -1287,8 +1285,7 @@ conn_io(struct loop_io *io, unsigned revents)
 static void
 conn_timeout(struct loop_timer *t)
 {
-	struct conn *c = (struct conn *)((char *)t - offsetof(struct conn,
-	    timer));
+	struct conn *c = LOOP_OWNER(t, struct conn, timer);
 
 	switch (c->state) {
 	case CONN_HANDSHAKE:
@@ -1632,8 +1629,7 @@ fail:
 static void
 server_grace(struct loop_timer *t)
 {
-	struct server *srv = (struct server *)((char *)t -
-	    offsetof(struct server, grace));
+	struct server *srv = LOOP_OWNER(t, struct server, grace);
 
 	if (srv->grace_over) {
 		/* Containers still being removed after a further while. */

@@ -137,6 +137,16 @@ class Server:
         return False
 
 
+def wait_until(cond, timeout, step=0.1):
+    """Poll cond() until it holds or timeout seconds have passed; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
 def raw(port, data, timeout=5, host="127.0.0.1", half_close=False):
     """Send data on a new connection; return all bytes received until the
     server closes or timeout seconds have passed."""

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import time
 
-from dcgitest import Server, Tap, raw, status_of
+from dcgitest import Server, Tap, raw, status_of, wait_until as wait_for
 
 t = Tap()
 
@@ -92,14 +92,6 @@ def containers(route=None):
     code, out = docker("ps", "-aq", "--filter", "label=" + label)
     return out.split() if code == 0 else None
 
-
-def wait_for(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return cond()
 
 
 def dechunk(data):

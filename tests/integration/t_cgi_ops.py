@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.request
 
-from dcgitest import Server, Tap, status_of
+from dcgitest import Server, Tap, status_of, wait_until
 
 t = Tap()
 DOCKER_SOCK = "/var/run/docker.sock"
@@ -27,14 +27,6 @@ def docker(*args, timeout=30):
 def containers(label):
     return [c for c in docker("ps", "-aq", "--filter", "label=" + label).split() if c]
 
-
-def wait_until(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return cond()
 
 
 def get(port, path, timeout=30):

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 
-from dcgitest import Server, Tap, free_port, raw, status_of
+from dcgitest import Server, Tap, free_port, raw, status_of, wait_until
 
 t = Tap()
 
@@ -36,12 +36,7 @@ def slow_client(port):
 
 
 def wait_for(cond, timeout=5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+    return wait_until(cond, timeout, 0.05)
 
 
 # -t and -v

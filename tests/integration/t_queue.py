@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from dcgitest import Server, Tap, free_port
+from dcgitest import Server, Tap, free_port, wait_until
 
 t = Tap()
 tmp = tempfile.mkdtemp(prefix="dcgi-redis.")
@@ -32,14 +32,6 @@ def cli(*args):
                        timeout=10)
     return p.stdout.strip()
 
-
-def wait_until(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 def redis_up():

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 
-from dcgitest import Server, Tap, free_port, raw, status_of
+from dcgitest import Server, Tap, free_port, raw, status_of, wait_until as wait_for
 
 t = Tap()
 
@@ -106,13 +106,6 @@ def write(path, data):
     os.replace(tmp, path)
 
 
-def wait_for(cond, timeout, step=0.1):
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def parse(resp):

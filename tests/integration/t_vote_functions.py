@@ -30,7 +30,7 @@ import subprocess
 import tempfile
 import time
 
-from dcgitest import Tap, free_port
+from dcgitest import Tap, free_port, wait_until
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 IMAGES = ("dcgi/vote", "dcgi/result", "dcgi/record-vote-task")
@@ -65,13 +65,6 @@ def run(cmd, timeout=30, **kw):
         return subprocess.CompletedProcess(cmd, -1, b"", str(e).encode())
 
 
-def wait_until(cond, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 class Redis:

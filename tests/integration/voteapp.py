@@ -9,18 +9,11 @@ import subprocess
 import tempfile
 import time
 
-from dcgitest import Server, free_port
+from dcgitest import Server, free_port, wait_until
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 
 
-def wait_until(cond, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 class Redis:
