@@ -133,7 +133,7 @@ struct directive {
 	int		 repeat;	/* may be given more than once */
 	int		(*fn)(struct parser *, const struct directive *, int,
 			    char **);
-	/* For dir_path and dir_number. */
+	/* For dir_path, dir_flag and dir_number. */
 	size_t		 off;
 	enum num_kind	 kind;
 	enum num_base	 base;
@@ -1400,18 +1400,19 @@ done:
 	return rc;
 }
 
+/* An on/off switch in struct conf at d->off. */
 static int
-dir_https_redirect(struct parser *p, const struct directive *d, int argc,
-    char **argv)
+dir_flag(struct parser *p, const struct directive *d, int argc, char **argv)
 {
-	(void)d;
+	int *flag = (int *)(void *)((char *)p->conf + d->off);
+
 	(void)argc;
 	if (strcasecmp(argv[0], "on") == 0)
-		p->conf->https_redirect = 1;
+		*flag = 1;
 	else if (strcasecmp(argv[0], "off") == 0)
-		p->conf->https_redirect = 0;
+		*flag = 0;
 	else {
-		perr(p, "HTTPSRedirect: want on or off, got \"%s\"", argv[0]);
+		perr(p, "%s: want on or off, got \"%s\"", d->name, argv[0]);
 		return -1;
 	}
 	return 0;
@@ -1693,6 +1694,9 @@ done:
 #define PATHDIR(n, field)						\
 	{ .name = (n), .where = W_TOP, .minargs = 1, .maxargs = 1,	\
 	  .fn = dir_path, .off = offsetof(struct conf, field) }
+#define FLAGDIR(n, field)						\
+	{ .name = (n), .where = W_TOP, .minargs = 1, .maxargs = 1,	\
+	  .fn = dir_flag, .off = offsetof(struct conf, field) }
 #define NUMDIR(n, w, k, b, st, field, t, lo, hi, r)			\
 	{ .name = (n), .where = (w), .minargs = 1, .maxargs = 1,	\
 	  .fn = dir_number, .kind = (k), .base = (b), .type = (t),	\
@@ -1706,7 +1710,8 @@ static const struct directive directives[] = {
 	PATHDIR("TLSCertificateKeyFile", tls_key),
 	DIR("TLSProtocols", W_TOP, 1, 2, 0, dir_tls_protocols),
 	DIR("TLSCiphers", W_TOP, 1, 64, 0, dir_tls_ciphers),
-	DIR("HTTPSRedirect", W_TOP, 1, 1, 0, dir_https_redirect),
+	FLAGDIR("TLSSessionTickets", tls_tickets),
+	FLAGDIR("HTTPSRedirect", https_redirect),
 	NUMDIR("HSTS", W_TOP, N_DURATION, B_CONF, struct conf,
 	    hsts_ms, F_INT64, 0, 2 * 366 * 24 * T_HOUR, "0 to 2 years"),
 	PATHDIR("DocumentRoot", document_root),
@@ -2422,6 +2427,7 @@ conf_defaults(struct parser *p)
 		conf_oom(p);
 	c->access_format = CONF_LOG_COMBINED;
 	c->max_containers = 64;
+	c->tls_tickets = 1;
 	c->tls_protocols = CONF_TLS_1_2 | CONF_TLS_1_3;
 	c->max_connections = 1024;
 	c->max_request_line = 8 * KB;

@@ -94,6 +94,7 @@ struct conf {
 	unsigned	 tls_protocols;	/* CONF_TLS_1_2 | CONF_TLS_1_3 */
 	char		**tls_ciphers;	/* NULL-terminated names, NULL: default */
 	int		 https_redirect;	/* plain listeners send 301 to https */
+	int		 tls_tickets;	/* session tickets offered (default on) */
 	int64_t		 hsts_ms;	/* Strict-Transport-Security, 0: off */
 
 	char		*docker_host;	/* NULL: $DOCKER_HOST, then the socket */

@@ -625,15 +625,79 @@ static const char http_months[12][4] = {
 	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
 };
 
+static const char http_wdays[7][4] = {
+	"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+};
+
+static char *
+http_fmt_2(char *p, int v)
+{
+	*p++ = (char)('0' + v / 10);
+	*p++ = (char)('0' + v % 10);
+	return p;
+}
+
 void
 http_date(time_t t, char buf[30])
 {
 	struct tm tm;
+	char *p = buf;
 
-	/* The C locale is never changed, so %a and %b are English. */
-	gmtime_r(&t, &tm);
-	if (strftime(buf, 30, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 ||
+	    tm.tm_year + 1900 < 0) {
 		buf[0] = '\0';
+		return;
+	}
+	/* "Sun, 06 Nov 1994 08:49:37 GMT"; strftime costs a locale lookup. */
+	memcpy(p, http_wdays[tm.tm_wday], 3);
+	p += 3;
+	*p++ = ',';
+	*p++ = ' ';
+	p = http_fmt_2(p, tm.tm_mday);
+	*p++ = ' ';
+	memcpy(p, http_months[tm.tm_mon], 3);
+	p += 3;
+	*p++ = ' ';
+	p = http_fmt_2(p, (tm.tm_year + 1900) / 100);
+	p = http_fmt_2(p, (tm.tm_year + 1900) % 100);
+	*p++ = ' ';
+	p = http_fmt_2(p, tm.tm_hour);
+	*p++ = ':';
+	p = http_fmt_2(p, tm.tm_min);
+	*p++ = ':';
+	p = http_fmt_2(p, tm.tm_sec);
+	memcpy(p, " GMT", 5);
+}
+
+char *
+http_fmt_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+char *
+http_fmt_hex(char *p, uint64_t v, int width)
+{
+	static const char digits[] = "0123456789abcdef";
+	char tmp[16];
+	int n = 0;
+
+	do
+		tmp[n++] = digits[v & 15];
+	while ((v >>= 4) != 0);
+	while (width-- > n)
+		*p++ = '0';
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
 }
 
 time_t

@@ -103,6 +103,13 @@ int		 http_chunked_decode(struct http_chunked *, char *buf, size_t len,
 const char	*http_status_text(int status);
 /* IMF-fixdate (RFC 9110 §5.6.7), 29 characters plus NUL. */
 void		 http_date(time_t, char buf[30]);
+/*
+ * The digits of v at p, without a NUL; return the end.  The hex form is
+ * zero-padded to `width` digits.  For response heads: printf parses its
+ * format on every call.
+ */
+char		*http_fmt_u64(char *p, uint64_t v);
+char		*http_fmt_hex(char *p, uint64_t v, int width);
 /* Parse an IMF-fixdate; -1 when it is not one. */
 time_t		 http_date_parse(const char *);
 

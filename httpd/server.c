@@ -42,7 +42,7 @@
 #include "tls.h"
 
 #define SERVER_SOFTWARE		"dcgid/" DCGI_VERSION
-#define CONN_SMALL_FILE		(16 * 1024)	/* sent from memory */
+#define CONN_SMALL_FILE		STATIC_SMALL_FILE	/* sent from memory */
 #define CONN_LINGER_MS		2000
 #define CONN_LINGER_BYTES	(64 * 1024)
 #define CONN_SENDFILE_CHUNK	(1024 * 1024)
@@ -462,12 +462,22 @@ req_free(struct req *r)
  * `extra` holds header lines, each ending in CRLF.  `room` bytes are left
  * free after it for a small file.  -1 when out of memory.
  */
+static char *
+conn_put(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return p + n;
+}
+
 static int
 conn_head(struct conn *c, int status, const char *extra, size_t elen,
     int64_t length, const char *body, size_t blen, size_t room)
 {
 	struct req *r = c->req;
 	size_t cap = 320 + elen + blen + room;
+	char *p;
 	int n;
 
 	free(r->out);
@@ -476,22 +486,31 @@ conn_head(struct conn *c, int status, const char *extra, size_t elen,
 		return -1;
 	r->outcap = cap;
 	r->status = status;
-	n = snprintf(r->out, cap, "HTTP/1.1 %d %s\r\nServer: " SERVER_SOFTWARE
-	    "\r\nDate: %s\r\n", status, http_status_text(status),
-	    server_date(c->srv));
-	if (n < 0 || (size_t)n + elen >= cap)
-		return -1;
-	memcpy(r->out + n, extra, elen);
-	n += (int)elen;
-	if (c->ssl != NULL && r->conf->hsts_ms > 0)
-		n += snprintf(r->out + n, cap - (size_t)n,
-		    "Strict-Transport-Security: max-age=%lld\r\n",
-		    (long long)(r->conf->hsts_ms / 1000));
-	if (length >= 0)
-		n += snprintf(r->out + n, cap - (size_t)n,
-		    "Content-Length: %" PRId64 "\r\n", length);
-	n += snprintf(r->out + n, cap - (size_t)n, "%s\r\n",
-	    c->keep_alive ? "" : "Connection: close\r\n");
+	/* The fixed part fits the 320 bytes; printf would parse a format. */
+	p = r->out;
+	memcpy(p, "HTTP/1.1 ", 9);
+	p = http_fmt_u64(p + 9, (uint64_t)status);
+	*p++ = ' ';
+	p = conn_put(p, http_status_text(status));
+	p = conn_put(p, "\r\nServer: " SERVER_SOFTWARE "\r\nDate: ");
+	p = conn_put(p, server_date(c->srv));
+	p = conn_put(p, "\r\n");
+	memcpy(p, extra, elen);
+	p += elen;
+	if (c->ssl != NULL && r->conf->hsts_ms > 0) {
+		p = conn_put(p, "Strict-Transport-Security: max-age=");
+		p = http_fmt_u64(p, (uint64_t)(r->conf->hsts_ms / 1000));
+		p = conn_put(p, "\r\n");
+	}
+	if (length >= 0) {
+		p = conn_put(p, "Content-Length: ");
+		p = http_fmt_u64(p, (uint64_t)length);
+		p = conn_put(p, "\r\n");
+	}
+	if (!c->keep_alive)
+		p = conn_put(p, "Connection: close\r\n");
+	p = conn_put(p, "\r\n");
+	n = (int)(p - r->out);
 	if ((size_t)n + blen > cap)
 		return -1;
 	r->outhdr = (size_t)n;
@@ -508,8 +527,10 @@ conn_head(struct conn *c, int status, const char *extra, size_t elen,
 static void
 conn_error(struct conn *c, int status, const char *extra)
 {
+	static const char ctype[] = "Content-Type: text/html; charset=utf-8\r\n";
 	struct req *r = c->req;
-	char body[160];
+	char body[160], head[1024];
+	size_t hlen = sizeof(ctype) - 1;
 	int blen;
 
 	if (status == 408 || status == 413 || status == 414 ||
@@ -524,8 +545,12 @@ conn_error(struct conn *c, int status, const char *extra)
 		r->fd = -1;
 	}
 	r->fleft = 0;
-	if (conn_head(c, status, extra ? extra : "", extra ? strlen(extra) : 0,
-	    blen, body, (size_t)blen, 0) == -1) {
+	memcpy(head, ctype, hlen);
+	if (extra != NULL && strlen(extra) < sizeof(head) - hlen) {
+		memcpy(head + hlen, extra, strlen(extra));
+		hlen += strlen(extra);
+	}
+	if (conn_head(c, status, head, hlen, blen, body, (size_t)blen, 0) == -1) {
 		conn_close(c);
 		return;
 	}
@@ -557,8 +582,7 @@ req_new(struct conn *c)
 	r->fd = -1;
 	r->conf = conf_ref(conf);
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
-	snprintf(r->id, sizeof(r->id), "%016" PRIx64,
-	    c->srv->reqbase + ++c->srv->reqseq);
+	*http_fmt_hex(r->id, c->srv->reqbase + ++c->srv->reqseq, 16) = '\0';
 	return r;
 }
 
@@ -806,6 +830,7 @@ conn_static(struct conn *c)
 	struct req *r = c->req;
 	struct static_reply rep;
 	int64_t small;
+	int fd;
 
 	if (r->http.meth != HTTP_GET && r->http.meth != HTTP_HEAD) {
 		conn_error(c, r->http.meth == HTTP_OTHER ? 501 : 405,
@@ -820,9 +845,11 @@ conn_static(struct conn *c)
 		conn_send(c);
 		return;
 	}
-	r->fd = rep.fd;
+	/* A descriptor of the open-file cache is used here and let go. */
+	fd = rep.fd;
+	r->fd = rep.fd_cached ? -1 : rep.fd;
 	r->foff = rep.off;
-	r->fleft = rep.len;
+	r->fleft = rep.fd_cached ? 0 : rep.len;
 	small = rep.status == 200 || rep.status == 206 ? rep.len : 0;
 	if (r->is_head || small > CONN_SMALL_FILE)
 		small = 0;
@@ -834,7 +861,7 @@ conn_static(struct conn *c)
 	}
 	if (small > 0) {
 		/* One write for head and body beats a write and a sendfile. */
-		ssize_t n = pread(r->fd, r->out + r->outlen, (size_t)small,
+		ssize_t n = pread(fd, r->out + r->outlen, (size_t)small,
 		    r->foff);
 		if (n != small) {
 			log_msg(LOG_LV_ERROR, r->id, "read %s: %s", r->http.path,
@@ -1079,9 +1106,10 @@ conn_read(struct conn *c)
 		/*
 		 * A short read drained the socket; with edge triggering any
 		 * later byte raises a new event, so no need to ask again.
-		 * (Not so through TLS: a read returns one record at most.)
+		 * (Through TLS a read returns one record at most: tls.c
+		 * knows whether its last recv came up short.)
 		 */
-		if ((size_t)n < cap && c->ssl == NULL) {
+		if (c->ssl == NULL ? (size_t)n < cap : tls_drained(c->ssl)) {
 			c->readable = 0;
 			return 0;
 		}
@@ -1092,7 +1120,8 @@ conn_read(struct conn *c)
 		if (n > 0) {
 			size_t want = c->incap - c->inlen;
 			c->inlen += (size_t)n;
-			if ((size_t)n < want && c->ssl == NULL) {
+			if (c->ssl == NULL ? (size_t)n < want :
+			    tls_drained(c->ssl)) {
 				c->readable = 0;
 				break;
 			}
@@ -1729,6 +1758,7 @@ server_reload(struct server *srv, struct conf *conf)
 	srv->tls = tls;
 	mime_free(srv->mime);
 	srv->mime = mime;
+	static_cache_flush();
 	close(srv->rootfd);
 	srv->rootfd = rootfd;
 	conf_unref(srv->conf);
@@ -1795,6 +1825,7 @@ server_free(struct server *srv)
 	server_idle(srv);
 	loop_timer_del(srv->loop, &srv->grace);
 	loop_set_idle(srv->loop, NULL, NULL);
+	static_cache_flush();
 	if (srv->rootfd != -1)
 		close(srv->rootfd);
 	mime_free(srv->mime);

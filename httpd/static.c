@@ -148,6 +148,96 @@ static_beneath(int rootfd, int fd)
 	    (fl == rl || file[rl] == '/');
 }
 
+/*
+ * Open small files kept between requests: a hit costs one fstatat(2)
+ * instead of openat2 + fstat + close.  An entry is used only while its
+ * path still leads to the same inode with the same mode and owner, so an
+ * edit in place is seen at once (size and times always come fresh from
+ * that fstatat) and a file renamed over it, removed or turned into a
+ * link elsewhere is a miss and goes through static_open() again.  Only
+ * regular files up to STATIC_SMALL_FILE: the server reads them into
+ * memory before it returns to the loop, so no cached descriptor is ever
+ * in use by a request when it is closed.
+ */
+#define FCACHE_SLOTS	64
+#define FCACHE_PATH	240
+
+struct fcache {
+	int	used;
+	int	fd;
+	dev_t	dev;
+	ino_t	ino;
+	mode_t	mode;
+	uid_t	uid;
+	gid_t	gid;
+	char	path[FCACHE_PATH];
+};
+
+static struct fcache fcache[FCACHE_SLOTS];
+
+static struct fcache *
+fcache_slot(const char *rel)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)rel; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &fcache[h % FCACHE_SLOTS];
+}
+
+static void
+fcache_evict(struct fcache *e)
+{
+	if (e->used)
+		close(e->fd);
+	e->used = 0;
+}
+
+void
+static_cache_flush(void)
+{
+	for (size_t i = 0; i < FCACHE_SLOTS; i++)
+		fcache_evict(&fcache[i]);
+}
+
+static int
+fcache_get(int rootfd, const char *rel, struct stat *st)
+{
+	struct fcache *e = fcache_slot(rel);
+
+	if (!e->used || strcmp(e->path, rel) != 0)
+		return -1;
+	if (fstatat(rootfd, rel, st, 0) == 0 && S_ISREG(st->st_mode) &&
+	    st->st_dev == e->dev && st->st_ino == e->ino &&
+	    st->st_mode == e->mode && st->st_uid == e->uid &&
+	    st->st_gid == e->gid && st->st_size <= STATIC_SMALL_FILE)
+		return e->fd;
+	fcache_evict(e);
+	return -1;
+}
+
+/* Keep fd for rel; 1 when the cache owns it now. */
+static int
+fcache_put(const char *rel, int fd, const struct stat *st)
+{
+	struct fcache *e;
+
+	if (!S_ISREG(st->st_mode) || st->st_size > STATIC_SMALL_FILE ||
+	    strlen(rel) >= FCACHE_PATH)
+		return 0;
+	e = fcache_slot(rel);
+	fcache_evict(e);
+	e->used = 1;
+	e->fd = fd;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->mode = st->st_mode;
+	e->uid = st->st_uid;
+	e->gid = st->st_gid;
+	memcpy(e->path, rel, strlen(rel) + 1);
+	return 1;
+}
+
 static int
 static_open(int rootfd, const char *rel)
 {
@@ -196,6 +286,42 @@ static_hdr(struct static_reply *r, const char *fmt, ...)
 		r->headers[r->hlen] = '\0';
 }
 
+/* Append strings up to a NULL; the hot path's headers, without printf. */
+static void
+static_cat(struct static_reply *r, ...)
+{
+	size_t start = r->hlen, n;
+	const char *p;
+	va_list ap;
+
+	va_start(ap, r);
+	while ((p = va_arg(ap, const char *)) != NULL) {
+		n = strlen(p);
+		if (n >= sizeof(r->headers) - r->hlen) {
+			r->hlen = start;	/* as static_hdr: dropped */
+			break;
+		}
+		memcpy(r->headers + r->hlen, p, n);
+		r->hlen += n;
+	}
+	va_end(ap);
+	r->headers[r->hlen] = '\0';
+}
+
+/* Last-Modified of the file served last: most requests ask for the same. */
+static void
+static_lastmod(time_t t, char lm[30])
+{
+	static time_t	last = -1;
+	static char	buf[30];
+
+	if (t != last) {
+		http_date(t, buf);
+		last = t;
+	}
+	memcpy(lm, buf, 30);
+}
+
 /* RFC 9110 §13.1.2: does the If-None-Match list match (weak compare)? */
 static int
 static_etag_match(const char *list, const char *etag, int weak)
@@ -229,22 +355,29 @@ static_etag_match(const char *list, const char *etag, int weak)
 	return 0;
 }
 
+/* Let go of the body's descriptor: closed, unless the cache owns it. */
+static void
+static_release(struct static_reply *r)
+{
+	if (r->fd != -1 && !r->fd_cached)
+		close(r->fd);
+	r->fd = -1;
+	r->fd_cached = 0;
+}
+
 static void
 static_error(struct static_reply *r, int status)
 {
 	r->status = status;
 	r->len = 0;
-	if (r->fd != -1) {
-		close(r->fd);
-		r->fd = -1;
-	}
+	static_release(r);
 }
 
 void
 static_handle(int rootfd, const struct mime *mime,
     const struct http_request *req, struct static_reply *r)
 {
-	char rel[4096], etag[64], lm[30];
+	char rel[4096], etag[64], lm[30], *p;
 	const char *path = req->path, *h, *type;
 	struct stat st;
 	int64_t first, last;
@@ -262,7 +395,9 @@ static_handle(int rootfd, const struct mime *mime,
 		static_error(r, 404);
 		return;
 	}
-	if ((r->fd = static_open(rootfd, rel)) == -1) {
+	if ((r->fd = fcache_get(rootfd, rel, &st)) != -1)
+		r->fd_cached = 1;
+	else if ((r->fd = static_open(rootfd, rel)) == -1) {
 		if (errno == ENOENT && isdir) {
 			/* A directory without an index: it is not listed. */
 			rel[n - strlen("index.html")] = '\0';
@@ -291,7 +426,7 @@ static_handle(int rootfd, const struct mime *mime,
 		}
 		return;
 	}
-	if (fstat(r->fd, &st) == -1) {
+	if (!r->fd_cached && fstat(r->fd, &st) == -1) {
 		log_error("fstat %s: %s", rel, strerror(errno));
 		static_error(r, 500);
 		return;
@@ -309,12 +444,19 @@ static_handle(int rootfd, const struct mime *mime,
 		static_error(r, 403);
 		return;
 	}
+	if (!r->fd_cached)
+		r->fd_cached = fcache_put(rel, r->fd, &st);
 
-	snprintf(etag, sizeof(etag), "\"%llx-%llx\"",
-	    (unsigned long long)st.st_mtim.tv_sec * 1000000000ULL +
-	    (unsigned long long)st.st_mtim.tv_nsec,
-	    (unsigned long long)st.st_size);
-	http_date(st.st_mtim.tv_sec, lm);
+	/* "mtime-in-ns-size" in hex */
+	p = etag;
+	*p++ = '"';
+	p = http_fmt_hex(p, (uint64_t)st.st_mtim.tv_sec * 1000000000ULL +
+	    (uint64_t)st.st_mtim.tv_nsec, 0);
+	*p++ = '-';
+	p = http_fmt_hex(p, (uint64_t)st.st_size, 0);
+	*p++ = '"';
+	*p = '\0';
+	static_lastmod(st.st_mtim.tv_sec, lm);
 
 	/* RFC 9110 §13.2.2: the order in which preconditions are checked. */
 	if ((h = http_header_get(req, "If-Match")) != NULL) {
@@ -338,19 +480,20 @@ static_handle(int rootfd, const struct mime *mime,
 			r->status = 304;
 	}
 	if (r->status == 304) {
-		close(r->fd);
-		r->fd = -1;
-		static_hdr(r, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
+		static_release(r);
+		static_cat(r, "ETag: ", etag, "\r\nLast-Modified: ", lm, "\r\n",
+		    NULL);
 		return;
 	}
 
 	type = mime_lookup(mime, rel);
-	static_hdr(r, "Content-Type: %s%s\r\nLast-Modified: %s\r\nETag: %s\r\n"
-	    "Accept-Ranges: bytes\r\nX-Content-Type-Options: nosniff\r\n", type,
+	static_cat(r, "Content-Type: ", type,
 	    strncmp(type, "text/", 5) == 0 ||
 	    strcmp(type, "application/javascript") == 0 ||
 	    strcmp(type, "application/json") == 0 ? "; charset=utf-8" : "",
-	    lm, etag);
+	    "\r\nLast-Modified: ", lm, "\r\nETag: ", etag,
+	    "\r\nAccept-Ranges: bytes\r\nX-Content-Type-Options: nosniff\r\n",
+	    NULL);
 	r->off = 0;
 	r->len = st.st_size;
 
@@ -370,8 +513,7 @@ static_handle(int rootfd, const struct mime *mime,
 			    "/%lld\r\n", first, last, (long long)st.st_size);
 			break;
 		case -1:
-			close(r->fd);
-			r->fd = -1;
+			static_release(r);
 			r->status = 416;
 			r->len = 0;
 			r->hlen = 0;

@@ -41,10 +41,21 @@ struct tls_server {
 	int			*suites;
 };
 
+/*
+ * mbedtls 2.28 reads a record in two recv(2) calls, header then body, and
+ * cannot say whether the socket is drained.  The read-ahead buffer takes
+ * what the socket has in one call; a short recv tells that the socket is
+ * empty, so that the edge-triggered loop need not ask again to see EAGAIN.
+ */
+#define TLS_READAHEAD	4096
+
 struct tls_conn {
 	struct tls_server	*srv;
 	mbedtls_ssl_context	 ssl;
 	int			 fd;
+	int			 drained;	/* the last recv came up short */
+	size_t			 roff, rlen;
+	unsigned char		 rbuf[TLS_READAHEAD];
 };
 
 /* One random generator and one ticket key for the process. */
@@ -54,6 +65,20 @@ static mbedtls_ssl_ticket_context tls_tickets;
 static int			tls_ready;
 
 static const char *tls_alpn[] = { "http/1.1", NULL };
+
+/*
+ * Key exchange groups, in the server's order of preference.  mbedtls 2.28
+ * would otherwise choose secp521r1 first, which costs three times the CPU
+ * of X25519 or P-256 per full handshake (measured: 91 against 300 per
+ * second on one core).  P-521 stays last for P-521 certificates.
+ */
+static const mbedtls_ecp_group_id tls_curves[] = {
+	MBEDTLS_ECP_DP_CURVE25519,
+	MBEDTLS_ECP_DP_SECP256R1,
+	MBEDTLS_ECP_DP_SECP384R1,
+	MBEDTLS_ECP_DP_SECP521R1,
+	MBEDTLS_ECP_DP_NONE
+};
 
 static const int tls_default_suites[] = {
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
@@ -129,16 +154,41 @@ static int
 tls_recv_cb(void *ctx, unsigned char *buf, size_t len)
 {
 	struct tls_conn *t = ctx;
+	unsigned char *dst = buf;
+	size_t want = len;
 	ssize_t n;
 
+	if (t->roff < t->rlen) {
+		if (len > t->rlen - t->roff)
+			len = t->rlen - t->roff;
+		memcpy(buf, t->rbuf + t->roff, len);
+		t->roff += len;
+		return (int)len;
+	}
+	/* Large records go straight into mbedtls's buffer. */
+	if (len < sizeof(t->rbuf)) {
+		dst = t->rbuf;
+		want = sizeof(t->rbuf);
+	}
 	do
-		n = recv(t->fd, buf, len, 0);
+		n = recv(t->fd, dst, want, 0);
 	while (n == -1 && errno == EINTR);
-	if (n >= 0)
-		return (int)n;
-	if (errno == EAGAIN)
+	if (n == -1) {
+		if (errno != EAGAIN)
+			return MBEDTLS_ERR_NET_RECV_FAILED;
+		t->drained = 1;
 		return MBEDTLS_ERR_SSL_WANT_READ;
-	return MBEDTLS_ERR_NET_RECV_FAILED;
+	}
+	t->drained = (size_t)n < want;
+	if (dst == buf || n == 0)
+		return (int)n;
+	t->roff = 0;
+	t->rlen = (size_t)n;
+	if (len > t->rlen)
+		len = t->rlen;
+	memcpy(buf, t->rbuf, len);
+	t->roff = len;
+	return (int)len;
 }
 
 void
@@ -280,8 +330,14 @@ tls_server_new(const struct conf *conf, char *err, size_t errlen)
 		snprintf(err, errlen, "ALPN: %s", tls_strerror(rc, e, sizeof(e)));
 		goto fail;
 	}
-	mbedtls_ssl_conf_session_tickets_cb(&s->conf, mbedtls_ssl_ticket_write,
-	    mbedtls_ssl_ticket_parse, &tls_tickets);
+	mbedtls_ssl_conf_curves(&s->conf, tls_curves);
+	if (conf->tls_tickets)
+		mbedtls_ssl_conf_session_tickets_cb(&s->conf,
+		    mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse,
+		    &tls_tickets);
+	else
+		mbedtls_ssl_conf_session_tickets(&s->conf,
+		    MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
 	return s;
 fail:
 	tls_server_unref(s);
@@ -375,6 +431,14 @@ size_t
 tls_pending(struct tls_conn *t)
 {
 	return mbedtls_ssl_get_bytes_avail(&t->ssl);
+}
+
+int
+tls_drained(struct tls_conn *t)
+{
+	return t->drained && t->roff == t->rlen &&
+	    mbedtls_ssl_get_bytes_avail(&t->ssl) == 0 &&
+	    !mbedtls_ssl_check_pending(&t->ssl);
 }
 
 void

@@ -111,6 +111,23 @@ ka.close()
 t.ok(status_of(first) == 200 and status_of(second) == 200,
      "a keep-alive connection survives the reload")
 
+# A new DocumentRoot: the same path now comes from the new tree (no file
+# kept open from the old one is served).
+root2 = os.path.join(s.tmpdir, "www2")
+os.makedirs(root2)
+with open(os.path.join(root2, "ok.txt"), "w") as f:
+    f.write("new root\n")
+with open(s.conf, "w") as f:
+    f.write(good_conf.replace("Listen 127.0.0.1:%d" % s.port, "Listen 127.0.0.1:%d" % port2)
+            .replace("DocumentRoot " + s.root, "DocumentRoot " + root2))
+s.proc.send_signal(signal.SIGHUP)
+t.ok(wait_for(lambda: get(port2).endswith(b"new root\n")),
+     "SIGHUP with a new DocumentRoot: the same path is served from the new tree")
+with open(s.conf, "w") as f:
+    f.write(good_conf.replace("Listen 127.0.0.1:%d" % s.port, "Listen 127.0.0.1:%d" % port2))
+s.proc.send_signal(signal.SIGHUP)
+t.ok(wait_for(lambda: get(port2).endswith(b"ok\n")), "and back to the first tree")
+
 with open(s.conf, "w") as f:
     f.write("Listen 127.0.0.1:%d\nBogusDirective 1\n" % port2)
 s.proc.send_signal(signal.SIGHUP)

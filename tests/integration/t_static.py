@@ -100,7 +100,10 @@ st, h, _ = curl(base + "/sub?x=1")
 t.is_(h.get("location"), "/sub/?x=1", "redirect keeps the query")
 t.is_(curl(base + "/sub/")[2], b"sub index\n", "directory index")
 t.is_(curl(base + "/sub/deeper/")[0], 403, "no index: 403, no listing")
-t.is_(curl(base + "/missing")[0], 404, "missing file: 404")
+st, h, body = curl(base + "/missing")
+t.is_(st, 404, "missing file: 404")
+t.is_(h.get("content-type"), "text/html; charset=utf-8", "an error page says it is HTML")
+t.is_(h.get("content-length"), str(len(body)), "and how long it is")
 t.is_(curl(base + "/index.html/x")[0], 404, "file as a directory: 404")
 
 # Containment.
@@ -195,6 +198,55 @@ with socket.create_connection(("127.0.0.1", s.port)) as c:
             break
         data += chunk
     t.is_(status_of(data), 200, "a request sent byte by byte")
+
+# Small files stay open between requests (the open-file cache): every
+# change on disk must still show at once.
+def put(name, data):
+    with open(os.path.join(root, name), "wb") as f:
+        f.write(data)
+
+
+def nfds():
+    return len(os.listdir("/proc/%d/fd" % s.proc.pid))
+
+
+put("c.txt", b"one\n")
+st1, h1, b1 = curl(base + "/c.txt")
+st2, h2, b2 = curl(base + "/c.txt")
+t.is_((st1, b1, st2, b2), (200, b"one\n", 200, b"one\n"), "cache: a small file twice")
+with open(os.path.join(root, "c.txt"), "r+b") as f:    # same inode, new bytes
+    f.write(b"two, longer\n")
+st, h, body = curl(base + "/c.txt")
+t.is_((st, body), (200, b"two, longer\n"), "cache: an edit in place is served at once")
+t.ok(h.get("etag") != h1.get("etag") and h.get("content-length") == "12",
+     "cache: with a new ETag and length")
+tmpname = os.path.join(root, ".c.new")
+with open(tmpname, "wb") as f:
+    f.write(b"three\n")
+os.rename(tmpname, os.path.join(root, "c.txt"))
+t.is_(curl(base + "/c.txt")[2], b"three\n", "cache: a file renamed over it is served at once")
+os.chmod(os.path.join(root, "c.txt"), 0o600)
+t.is_(curl(base + "/c.txt")[0], 200, "cache: a mode change is a miss, the file reopened")
+os.unlink(os.path.join(root, "c.txt"))
+t.is_(curl(base + "/c.txt")[0], 404, "cache: a removed file is 404 at once")
+put("c.txt", b"four\n")
+curl(base + "/c.txt")
+os.unlink(os.path.join(root, "c.txt"))
+os.symlink(os.path.join(secret_dir, "passwd"), os.path.join(root, "c.txt"))
+st, _, body = curl(base + "/c.txt")
+t.ok(st == 403 and b"secret" not in body, "cache: a cached file replaced by a link out of the root: 403")
+big_small = os.urandom(20000)
+put("grow.bin", b"x" * 100)
+curl(base + "/grow.bin")
+put("grow.bin", big_small)                                  # same inode, now > 16 KiB
+st, _, body = curl(base + "/grow.bin")
+t.ok(st == 200 and body == big_small, "cache: a file that grew past the small size is served whole")
+before = nfds()
+for i in range(200):
+    put("many%d.txt" % i, b"%d\n" % i)
+got = [curl(base + "/many%d.txt" % i)[2] for i in range(200)]
+t.ok(got == [b"%d\n" % i for i in range(200)], "cache: 200 different small files, each right")
+t.ok(nfds() <= before + 64, "cache: at most 64 files kept open (%d fds, %d before)" % (nfds(), before))
 
 # IPv6
 st, _, body = curl("-g", "http://[::1]:%d/style.css" % s.port)

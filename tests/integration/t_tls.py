@@ -571,6 +571,11 @@ def t_protocols(s):
 
     rc, out = s_client(p, "-tls1_2", "-verify_return_error")
     c = negotiated_cipher(out)
+    t.ok(re.search(r"^Server Temp Key: X25519", out, re.M),
+         "TLS 1.2 key exchange: X25519 is preferred (not secp521r1, mbedtls's own first)")
+    rc2, out2 = s_client(p, "-tls1_2", "-curves", "P-384:P-256")
+    t.ok(re.search(r"^Server Temp Key: ECDH, prime256v1", out2, re.M),
+         "a client without X25519: P-256 before P-384")
     t.ok(rc == 0 and re.search(r"^New, TLSv1\.2, Cipher is", out, re.M) and c and "ECDHE" in c
          and ("GCM" in c or "CHACHA20" in c),
          "TLS 1.2 (s_client -tls1_2): established with an ECDHE AEAD suite (%s)" % c)
@@ -861,6 +866,9 @@ def t_ecdsa_redirect(b):
     rc, out = s_client(tp, "-tls1_2")
     c = negotiated_cipher(out)
     t.ok(c and c.startswith("ECDHE-ECDSA-"), "ECDSA: s_client -tls1_2 negotiates %s" % c)
+    rc, out = s_client(tp, "-tls1_2", "-reconnect", timeout=30)
+    t.is_((rc, len(re.findall(r"^Reused,", out, re.M)), len(re.findall(r"^New, TLSv1\.2", out, re.M))),
+          (0, 0, 6), "TLSSessionTickets off: s_client -reconnect does 6 full handshakes, none resumed")
 
     def plain(target, host="localhost:%d" % p, first=None):
         line = first or b"GET " + target + b" HTTP/1.1"
@@ -1002,7 +1010,7 @@ try:
     stop(s, "the main server")
 
     # ECDSA, HTTPSRedirect and HSTS
-    b = new_server("ecdsa", TLS + "HTTPSRedirect on\nHSTS 1h\n" + BASE,
+    b = new_server("ecdsa", TLS + "HTTPSRedirect on\nHSTS 1h\nTLSSessionTickets off\n" + BASE,
                    cert=ec_chain, key=ec_key, ht=HT)
     write(os.path.join(b.root, "file.txt"), FILE)
     start(b)

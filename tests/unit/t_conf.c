@@ -340,6 +340,10 @@ test_errors(void)
 		{ L "<Route /a>\nImage x\n</Route>\n<Route /a>\nImage y\n"
 		  "</Route>\n", "httpd.conf:5: ",
 		  "duplicate route prefix /a (first at httpd.conf:2)" },
+		{ L "TLSSessionTickets maybe\n", "httpd.conf:2: ",
+		  "TLSSessionTickets: want on or off, got \"maybe\"" },
+		{ L "HTTPSRedirect 1\n", "httpd.conf:2: ",
+		  "HTTPSRedirect: want on or off, got \"1\"" },
 		{ L "Redis h:1\n<Queue a/b>\nImage x\n</Queue>\n",
 		  "httpd.conf:3: ", "<Queue>: bad name \"a/b\"" },
 		{ L "Redis h:1\n<Queue \"\" >\nImage x\n</Queue>\n",

@@ -362,6 +362,55 @@ test_dates(void)
 	    "RFC 850 form is not accepted");
 	is_int(http_date_parse(""), -1, "empty");
 	is_str(http_status_text(431), "Request Header Fields Too Large", "431 text");
+
+	/* The hand-made formatter against strftime, across leap years. */
+	int same = 1;
+	for (time_t t = 0; t < 4102444800; t += 86400 * 37 + 3661) {
+		char ref[30];
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(ref, sizeof(ref), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		http_date(t, d);
+		if (strcmp(d, ref) != 0) {
+			is_str(d, ref, "date for %lld", (long long)t);
+			same = 0;
+			break;
+		}
+		if (http_date_parse(d) != t) {
+			is_int(http_date_parse(d), t, "round trip of %s", d);
+			same = 0;
+			break;
+		}
+	}
+	ok(same, "http_date matches strftime and parses back, 1970 to 2100");
+}
+
+static void
+test_fmt(void)
+{
+	static const struct {
+		uint64_t	 v;
+		int		 width;
+		const char	*dec, *hex;
+	} tab[] = {
+		{ 0, 0, "0", "0" },
+		{ 9, 0, "9", "9" },
+		{ 10, 0, "10", "a" },
+		{ 255, 4, "255", "00ff" },
+		{ 1234567890, 0, "1234567890", "499602d2" },
+		{ 0x1234, 16, "4660", "0000000000001234" },
+		{ UINT64_MAX, 16, "18446744073709551615", "ffffffffffffffff" },
+		{ UINT64_MAX, 0, "18446744073709551615", "ffffffffffffffff" },
+	};
+	char buf[40];
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		*http_fmt_u64(buf, tab[i].v) = '\0';
+		is_str(buf, tab[i].dec, "decimal, row %zu", i);
+		*http_fmt_hex(buf, tab[i].v, tab[i].width) = '\0';
+		is_str(buf, tab[i].hex, "hex, row %zu", i);
+	}
 }
 
 int
@@ -373,5 +422,6 @@ main(void)
 	test_chunked();
 	test_ranges();
 	test_dates();
+	test_fmt();
 	return done_testing();
 }
