@@ -5,7 +5,10 @@
 # everything on 127.0.0.1:
 #   - keep-alive: wrk -t1 -c50 -dDURATION over HTTPS;
 #   - full handshakes: the same with "Connection: close", so that every
-#     request is a new connection and a new TLS 1.2 handshake.
+#     request is a new connection and a new TLS 1.2 handshake (session
+#     tickets and caches are off on both sides: wrk would resume otherwise).
+# Besides req/s, the server's CPU time per request (utime + stime from
+# /proc over the run): less disturbed by a noisy machine than req/s.
 # Both servers offer TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256 only (what
 # dcgid built with Debian's mbedtls 2.28 negotiates), so that the same work
 # is compared.  Servers run on CPU SERVER_CPU, wrk on CPU CLIENT_CPU.
@@ -53,6 +56,7 @@ AccessLog off
 ErrorLog $tmp/dcgid.err
 MaxConnections 20000
 KeepAliveRequests 1000000
+TLSSessionTickets off
 EOF
 cat >"$tmp/nginx.conf" <<EOF
 worker_processes 1;
@@ -83,23 +87,33 @@ pids+=($!)
 taskset -c "$SERVER_CPU" nginx -c "$tmp/nginx.conf" -p "$tmp" &
 pids+=($!)
 sleep 1
+DPID=${pids[0]}
+NPID=$(pgrep -P "${pids[1]}" -f "nginx: worker")
 for p in $DPORT $NPORT; do
 	curl -sk -o /dev/null "https://127.0.0.1:$p/1k.txt" || { echo "tls.sh: server on $p does not answer" >&2; exit 1; }
 done
 
-run() {	# run NAME PORT EXTRA...: prints "req/s p50 p99"
-	local port=$2
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run() {	# run NAME PORT EXTRA...: prints "req/s p50 p99 cpu_us_per_req"
+	local port=$2 pid before
+	pid=$DPID
+	[ "$1" = nginx ] && pid=$NPID
 	shift 2
+	before=$(cputicks "$pid")
 	taskset -c "$CLIENT_CPU" wrk -t1 -c50 -d"$DURATION" --latency "$@" \
-	    "https://127.0.0.1:$port/1k.txt" | python3 -c '
-import re, sys
-out = sys.stdin.read()
+	    "https://127.0.0.1:$port/1k.txt" >"$tmp/wrk.out"
+	TICKS=$(( $(cputicks "$pid") - before )) HZ=$(getconf CLK_TCK) python3 -c '
+import os, re, sys
+out = open(sys.argv[1]).read()
+n = int(re.search(r"(\d+) requests in", out).group(1))
+cpu = int(os.environ["TICKS"]) / int(os.environ["HZ"]) * 1e6 / n
 rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
 def ms(p):
     m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\b" % p, out, re.M)
     v = float(m.group(1)); return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
 errs = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-print("%.0f %.3f %.3f %s" % (float(rps), ms(50), ms(99), "errors:" + errs.group(0).replace(" ", "_") if errs else ""))'
+print("%.0f %.3f %.3f %.1f %s" % (float(rps), ms(50), ms(99), cpu, "errors:" + errs.group(0).replace(" ", "_") if errs else ""))' "$tmp/wrk.out"
 }
 
 median() { sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
@@ -127,12 +141,14 @@ for mode in keepalive handshake; do
 	done
 done
 echo
-printf '%-10s %-6s %10s %8s %8s\n' mode server req/s p50_ms p99_ms
+printf '%-10s %-6s %10s %8s %8s %10s\n' mode server req/s p50_ms p99_ms cpu_us/req
 for mode in keepalive handshake; do
 	for name in dcgid nginx; do
 		med=$(printf '%s' "${res[$mode-$name]}" | median)
-		printf '%-10s %-6s %10s %8s %8s\n' "$mode" "$name" $(echo "$med" | cut -d' ' -f1-3)
+		cpu=$(printf '%s' "${res[$mode-$name]}" | cut -d' ' -f4 | median)
+		printf '%-10s %-6s %10s %8s %8s %10s\n' "$mode" "$name" $(echo "$med" | cut -d' ' -f1-3) "$cpu"
 		eval "${mode}_${name}=$(echo "$med" | cut -d' ' -f1)"
+		eval "${mode}_${name}_cpu=$cpu"
 	done
-	python3 -c "print('%-10s ratio  %10.3f   (dcgid / nginx, req/s)' % ('$mode', $(eval echo \$${mode}_dcgid) / $(eval echo \$${mode}_nginx)))"
+	python3 -c "print('%-10s ratio  %10.3f   (dcgid / nginx, req/s);  %.3f (nginx / dcgid, CPU per request)' % ('$mode', $(eval echo \$${mode}_dcgid) / $(eval echo \$${mode}_nginx), $(eval echo \$${mode}_nginx_cpu) / $(eval echo \$${mode}_dcgid_cpu)))"
 done
