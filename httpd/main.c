@@ -4,28 +4,35 @@
  * dcgid runs in the foreground (systemd style).  Signals arrive through a
  * signalfd in the event loop, so a handler never interrupts the server in
  * the middle of anything: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.
+ * Under systemd it says so (READY=1, RELOADING=1, STOPPING=1, STATUS=,
+ * WATCHDOG=1 from the loop itself, so a stuck loop is noticed) and takes
+ * the listening sockets systemd passes.
  */
 #include <sys/signalfd.h>
 
 #include <fcntl.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "conf.h"
 #include "log.h"
 #include "loop.h"
+#include "sd.h"
 #include "server.h"
 #include "static.h"
 #include "tls.h"
 
 #define DEFAULT_CONF	DCGI_SYSCONFDIR "/httpd.conf"
+#define STATUS_MS	2000	/* how often STATUS= is brought up to date */
 
 struct mainctx {
 	struct loop_io	 sigio;
@@ -34,7 +41,57 @@ struct mainctx {
 	const char	*conffile;
 	char		 root[PATH_MAX];
 	int		 stop;
+	int		 notify;	/* systemd listens on NOTIFY_SOCKET */
+	struct loop_timer status;
+	char		 status_sent[200];
+	struct loop_timer watchdog;
+	int64_t		 watchdog_ms;
 };
+
+/* "3 connections, 1 container running" */
+static void
+main_status(struct mainctx *m, char *buf, size_t len)
+{
+	struct server_stats st;
+
+	server_get_stats(m->srv, &st);
+	snprintf(buf, len, "%s%zu connection%s, %zu container%s running",
+	    m->stop ? "stopping: " : "", st.conns, st.conns == 1 ? "" : "s",
+	    st.containers, st.containers == 1 ? "" : "s");
+}
+
+static void
+main_status_tick(struct loop_timer *t)
+{
+	struct mainctx *m = LOOP_OWNER(t, struct mainctx, status);
+	char buf[200];
+
+	main_status(m, buf, sizeof(buf));
+	if (strcmp(buf, m->status_sent) != 0) {
+		sd_send("STATUS=%s", buf);
+		memcpy(m->status_sent, buf, sizeof(buf));
+	}
+	loop_timer_set(m->loop, &m->status, STATUS_MS);
+}
+
+static void
+main_watchdog_tick(struct loop_timer *t)
+{
+	struct mainctx *m = LOOP_OWNER(t, struct mainctx, watchdog);
+
+	sd_send("WATCHDOG=1");
+	loop_timer_set(m->loop, &m->watchdog, m->watchdog_ms);
+}
+
+static unsigned long long
+monotonic_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000;
+}
 
 static void
 usage(FILE *f)
@@ -65,15 +122,23 @@ main_reload(struct mainctx *m)
 {
 	struct conf *conf;
 
+	char st[200];
+	int rv = -1;
+
 	log_info("SIGHUP: reloading %s", m->conffile);
+	sd_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+	    monotonic_usec(), m->conffile);
 	conf = conf_load(m->conffile, m->root, conf_err_log, NULL);
-	if (conf == NULL) {
+	if (conf == NULL)
 		log_error("reload: %s has errors; keeping the old configuration",
 		    m->conffile);
-		return;
+	else {
+		rv = server_reload(m->srv, conf);
+		conf_unref(conf);
 	}
-	(void)server_reload(m->srv, conf);
-	conf_unref(conf);
+	main_status(m, st, sizeof(st));
+	sd_send("READY=1\nSTATUS=%s%s", rv == 0 ? "" :
+	    "reload failed, the old configuration stays; ", st);
 }
 
 static void
@@ -93,6 +158,7 @@ main_signal(struct loop_io *io, unsigned revents)
 			if (m->stop++ == 0) {
 				log_info("%s: stopping", si.ssi_signo == SIGTERM ?
 				    "SIGTERM" : "SIGINT");
+				sd_send("STOPPING=1\nSTATUS=stopping");
 				server_stop(m->srv);
 			} else {
 				log_warn("second stop signal: exiting now");
@@ -148,7 +214,7 @@ main(int argc, char *argv[])
 	struct conf *conf = NULL;
 	sigset_t mask;
 	char err[512];
-	int ch, test = 0, rv = 1;
+	int ch, test = 0, rv = 1, inh_first = 3, ninh = 0;
 
 	memset(&m, 0, sizeof(m));
 	m.conffile = DEFAULT_CONF;
@@ -215,12 +281,30 @@ main(int argc, char *argv[])
 		fprintf(stderr, "dcgid: epoll: %s\n", strerror(errno));
 		goto done;
 	}
-	if ((m.srv = server_new(m.loop, conf, err, sizeof(err))) == NULL) {
+	if ((ninh = sd_listen(&inh_first, err, sizeof(err))) == -1 ||
+	    (m.notify = sd_open(err, sizeof(err))) == -1) {
 		fprintf(stderr, "dcgid: not starting: %s\n", err);
 		goto done;
 	}
-	log_info("dcgid %s started (pid %d, config %s)", DCGI_VERSION,
-	    (int)getpid(), m.conffile);
+	if ((m.srv = server_new(m.loop, conf, inh_first, ninh, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "dcgid: not starting: %s\n", err);
+		goto done;
+	}
+	log_info("dcgid %s started (pid %d, config %s%s)", DCGI_VERSION,
+	    (int)getpid(), m.conffile, m.notify ? ", under systemd" : "");
+	if (m.notify) {
+		main_status(&m, m.status_sent, sizeof(m.status_sent));
+		sd_send("READY=1\nMAINPID=%d\nSTATUS=%s", (int)getpid(),
+		    m.status_sent);
+		m.status.fn = main_status_tick;
+		loop_timer_set(m.loop, &m.status, STATUS_MS);
+		/* Half the interval, as sd_watchdog_enabled(3) advises. */
+		if ((m.watchdog_ms = sd_watchdog_usec() / 2000) > 0) {
+			m.watchdog.fn = main_watchdog_tick;
+			main_watchdog_tick(&m.watchdog);
+		}
+	}
 	while (!server_done(m.srv) && m.stop < 99) {
 		if (loop_run_once(m.loop) == -1) {
 			log_error("epoll_wait: %s", strerror(errno));
@@ -228,6 +312,8 @@ main(int argc, char *argv[])
 		}
 	}
 	log_info("stopped");
+	loop_timer_del(m.loop, &m.status);
+	loop_timer_del(m.loop, &m.watchdog);
 	rv = 0;
 done:
 	server_free(m.srv);

@@ -49,9 +49,21 @@
 #define CONN_TLS_RECORD		16384		/* plaintext per TLS record */
 #define CONN_TLS_FILE_CHUNK	(64 * 1024)	/* file bytes read for TLS */
 
+/* A socket passed by systemd (LISTEN_FDS), waiting for its Listen. */
+struct inherited {
+	int		  fd;
+	int		  used;		/* a listener has it */
+	int		  any;		/* bound to the wildcard address */
+	int		  family;
+	unsigned	  port;
+	unsigned char	  addr[16];	/* network order, 4 or 16 bytes */
+	char		  name[80];
+};
+
 struct listener {
 	struct loop_io	  io;
 	struct server	 *srv;
+	struct inherited *inh;		/* from systemd: never closed */
 	char		  key[300];	/* "addr port tls" from the conf */
 	char		  name[80];	/* bound address, for messages */
 	int		  tls;
@@ -137,6 +149,8 @@ struct server {
 	struct dcgi	 *dcgi;
 	struct queues	 *queues;	/* NULL without <Queue> */
 	struct tls_server *tls;		/* NULL without tls listeners */
+	struct inherited *inh;		/* sockets from systemd */
+	size_t		  ninh;
 	int		  grace_over;
 	int		  gave_up;
 	struct conn	 *conns;
@@ -267,10 +281,145 @@ static void
 listener_free(struct server *srv, struct listener *l)
 {
 	loop_del(srv->loop, &l->io);
-	close(l->io.fd);
+	if (l->inh != NULL)
+		l->inh->used = 0;	/* systemd's: kept for a later Listen */
+	else
+		close(l->io.fd);
 	l->io.fd = -1;
 	l->next = srv->deadl;
 	srv->deadl = l;
+}
+
+/* "127.0.0.1:8080", "[::1]:8443" */
+static void
+sockaddr_name(const struct sockaddr *sa, socklen_t len, char *buf,
+    size_t buflen)
+{
+	char host[INET6_ADDRSTRLEN], port[8];
+
+	if (getnameinfo(sa, len, host, sizeof(host), port, sizeof(port),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, buflen, "?");
+	else
+		snprintf(buf, buflen, "%s%s%s:%s", sa->sa_family == AF_INET6 ?
+		    "[" : "", host, sa->sa_family == AF_INET6 ? "]" : "", port);
+}
+
+/*
+ * Take the sockets systemd passed: each must be a listening TCP socket.
+ * They wait, unused, until a Listen with their address (or a Listen of
+ * their port without an address, for a wildcard socket) claims them.
+ */
+static int
+server_inherit(struct server *srv, int first, int n, char *err,
+    size_t errlen)
+{
+	if (n == 0)
+		return 0;
+	if ((srv->inh = calloc((size_t)n, sizeof(*srv->inh))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct inherited *h = &srv->inh[i];
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss), il = sizeof(int);
+		int type = 0, acc = 0, fl;
+
+		h->fd = first + i;
+		srv->ninh++;
+		if (getsockopt(h->fd, SOL_SOCKET, SO_TYPE, &type, &il) == -1 ||
+		    getsockopt(h->fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) == -1 ||
+		    getsockname(h->fd, (struct sockaddr *)&ss, &sl) == -1 ||
+		    type != SOCK_STREAM || !acc ||
+		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+			snprintf(err, errlen, "LISTEN_FDS: descriptor %d is "
+			    "not a listening TCP socket", h->fd);
+			return -1;
+		}
+		if ((fl = fcntl(h->fd, F_GETFL)) == -1 ||
+		    fcntl(h->fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+			snprintf(err, errlen, "LISTEN_FDS: descriptor %d: %s",
+			    h->fd, strerror(errno));
+			return -1;
+		}
+		h->family = ss.ss_family;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			h->port = ntohs(a->sin_port);
+			memcpy(h->addr, &a->sin_addr, 4);
+			h->any = a->sin_addr.s_addr == htonl(INADDR_ANY);
+		} else {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			h->port = ntohs(a->sin6_port);
+			memcpy(h->addr, &a->sin6_addr, 16);
+			h->any = IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
+		}
+		sockaddr_name((struct sockaddr *)&ss, sl, h->name,
+		    sizeof(h->name));
+	}
+	return 0;
+}
+
+/* An unused inherited socket bound to exactly sa. */
+static struct inherited *
+inherited_find(struct server *srv, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < srv->ninh; i++) {
+		struct inherited *h = &srv->inh[i];
+
+		if (h->used || h->family != sa->sa_family)
+			continue;
+		if (sa->sa_family == AF_INET) {
+			const struct sockaddr_in *a = (const void *)sa;
+			if (h->port == ntohs(a->sin_port) &&
+			    memcmp(h->addr, &a->sin_addr, 4) == 0)
+				return h;
+		} else {
+			const struct sockaddr_in6 *a = (const void *)sa;
+			if (h->port == ntohs(a->sin6_port) &&
+			    memcmp(h->addr, &a->sin6_addr, 16) == 0)
+				return h;
+		}
+	}
+	return NULL;
+}
+
+static struct listener *
+listener_make(struct server *srv, const struct conf_listen *cl,
+    const char *key, int fd, const char *name)
+{
+	struct listener *l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	l->io.fd = fd;
+	l->io.fn = listener_accept;
+	l->srv = srv;
+	l->tls = cl->tls;
+	l->port = (unsigned)strtoul(cl->port, NULL, 10);
+	l->keep = 1;
+	snprintf(l->key, sizeof(l->key), "%s", key);
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	return l;
+}
+
+/* Claim the inherited socket h for cl. */
+static int
+listener_adopt(struct server *srv, const struct conf_listen *cl,
+    const char *key, struct inherited *h, struct listener **out)
+{
+	struct listener *l;
+	char name[100];
+
+	snprintf(name, sizeof(name), "%s (from systemd)", h->name);
+	if ((l = listener_make(srv, cl, key, h->fd, name)) == NULL)
+		return -1;
+	h->used = 1;
+	l->inh = h;
+	l->next = *out;
+	*out = l;
+	return 0;
 }
 
 /*
@@ -285,6 +434,22 @@ listener_open(struct server *srv, const struct conf_listen *cl,
 	struct addrinfo hints, *res = NULL, *ai;
 	int rv, n = 0;
 
+	/* Listen PORT: the wildcard sockets of that port systemd passed. */
+	if (cl->addr == NULL) {
+		unsigned port = (unsigned)strtoul(cl->port, NULL, 10);
+
+		for (size_t i = 0; i < srv->ninh; i++) {
+			struct inherited *h = &srv->inh[i];
+
+			if (h->used || !h->any || h->port != port)
+				continue;
+			if (listener_adopt(srv, cl, key, h, out) == -1)
+				return -1;
+			n++;
+		}
+		if (n > 0)
+			return 0;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -303,9 +468,16 @@ listener_open(struct server *srv, const struct conf_listen *cl,
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		struct listener *l;
+		struct inherited *h;
 		int fd, one = 1, zero = 0;
-		char host[INET6_ADDRSTRLEN];
+		char host[INET6_ADDRSTRLEN], name[80];
 
+		if ((h = inherited_find(srv, ai->ai_addr)) != NULL) {
+			if (listener_adopt(srv, cl, key, h, out) == -1)
+				goto fail;
+			n++;
+			continue;
+		}
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd == -1)
@@ -325,20 +497,11 @@ listener_open(struct server *srv, const struct conf_listen *cl,
 			close(fd);
 			goto fail;
 		}
-		if ((l = calloc(1, sizeof(*l))) == NULL) {
+		sockaddr_name(ai->ai_addr, ai->ai_addrlen, name, sizeof(name));
+		if ((l = listener_make(srv, cl, key, fd, name)) == NULL) {
 			close(fd);
 			goto fail;
 		}
-		l->io.fd = fd;
-		l->io.fn = listener_accept;
-		l->srv = srv;
-		l->tls = cl->tls;
-		l->port = (unsigned)strtoul(cl->port, NULL, 10);
-		l->keep = 1;
-		snprintf(l->key, sizeof(l->key), "%s", key);
-		snprintf(l->name, sizeof(l->name), "%s%s%s:%s",
-		    ai->ai_family == AF_INET6 ? "[" : "", host,
-		    ai->ai_family == AF_INET6 ? "]" : "", cl->port);
 		l->next = *out;
 		*out = l;
 		n++;
@@ -1683,7 +1846,8 @@ server_grace(struct loop_timer *t)
 }
 
 struct server *
-server_new(struct loop *loop, struct conf *conf, char *err, size_t errlen)
+server_new(struct loop *loop, struct conf *conf, int inh_first, int ninh,
+    char *err, size_t errlen)
 {
 	struct server *srv;
 
@@ -1708,10 +1872,19 @@ server_new(struct loop *loop, struct conf *conf, char *err, size_t errlen)
 	if (conf_has_tls(conf) &&
 	    (srv->tls = tls_server_new(conf, err, errlen)) == NULL)
 		goto fail;
+	if (server_inherit(srv, inh_first, ninh, err, errlen) == -1)
+		goto fail;
 	if (listeners_apply(srv, conf) == -1) {
 		snprintf(err, errlen, "cannot open the listeners (see above)");
 		goto fail;
 	}
+	for (size_t i = 0; i < srv->ninh; i++)
+		if (!srv->inh[i].used) {
+			snprintf(err, errlen, "the socket systemd passed on %s "
+			    "(descriptor %d) matches no Listen in %s",
+			    srv->inh[i].name, srv->inh[i].fd, conf->path);
+			goto fail;
+		}
 	/* Queues keep the configuration they started with (README). */
 	srv->queues = queues_new(loop, srv->dcgi, conf);
 	loop_set_idle(loop, server_idle, srv);
@@ -1767,6 +1940,13 @@ server_reload(struct server *srv, struct conf *conf)
 		listeners_resume(srv);
 	log_info("configuration reloaded from %s", conf->path);
 	return 0;
+}
+
+void
+server_get_stats(const struct server *srv, struct server_stats *st)
+{
+	st->conns = srv->nconns;
+	st->containers = dcgi_running(srv->dcgi);
 }
 
 void
@@ -1834,5 +2014,6 @@ server_free(struct server *srv)
 		log_use(NULL);		/* closes them */
 	if (srv->conf != NULL)
 		conf_unref(srv->conf);
+	free(srv->inh);
 	free(srv);
 }

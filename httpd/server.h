@@ -13,10 +13,20 @@ struct server;
 
 /*
  * Open everything `conf` asks for (logs, MIME table, document root,
- * listeners) and start accepting.  Takes a reference to conf.  NULL with a
- * message in err on failure.
+ * listeners) and start accepting.  The ninh sockets from descriptor
+ * inh_first on came from systemd: each must match a Listen (by address, or
+ * by port for a Listen without one, when it is bound to the wildcard).
+ * Takes a reference to conf.  NULL with a message in err on failure.
  */
-struct server	*server_new(struct loop *, struct conf *, char *err, size_t errlen);
+struct server	*server_new(struct loop *, struct conf *, int inh_first,
+		    int ninh, char *err, size_t errlen);
+
+/* What STATUS= tells systemd. */
+struct server_stats {
+	size_t		 conns;
+	size_t		 containers;	/* running for requests and queues */
+};
+void		 server_get_stats(const struct server *, struct server_stats *);
 
 /*
  * Switch to `conf`: listeners added and removed, logs reopened.  On any
