@@ -1538,12 +1538,20 @@ conf_mount_check(struct parser *p, const char *src, const char **socks,
 	char		 resolved[PATH_MAX], *real = NULL;
 	const char	*from[2], *to[2], *how;
 	size_t		 i, j, k, nfrom = 1, nto;
-	int		 rc = -1;
+	int		 rc = -1, rerr = 0;
 
 	from[0] = src;
-	if ((real = realpath(src, NULL)) == NULL && errno == ENOMEM) {
-		conf_oom(p);
-		goto done;
+	/*
+	 * A source that cannot be resolved here cannot be checked: the
+	 * engine resolves it on the host, where a link in it may lead to the
+	 * socket (under systemd's ProtectHome, /home is not even visible).
+	 */
+	if ((real = realpath(src, NULL)) == NULL) {
+		if (errno == ENOMEM) {
+			conf_oom(p);
+			goto done;
+		}
+		rerr = errno;
 	}
 	if (real != NULL && strcmp(real, src) != 0)
 		from[nfrom++] = real;
@@ -1574,6 +1582,12 @@ conf_mount_check(struct parser *p, const char *src, const char **socks,
 					    from[j], how, to[k]);
 				goto done;
 			}
+	}
+	if (real == NULL) {
+		conf_report(p, file, line, echo, "Mount: the source %s cannot be "
+		    "resolved (%s); it must exist, and be visible to dcgid, to "
+		    "be checked", src, strerror(rerr));
+		goto done;
 	}
 	rc = 0;
 done:

@@ -125,6 +125,10 @@ main_reload(struct mainctx *m)
 	char st[200];
 	int rv = -1;
 
+	if (m->stop) {
+		log_info("SIGHUP while stopping: ignored");
+		return;
+	}
 	log_info("SIGHUP: reloading %s", m->conffile);
 	sd_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
 	    monotonic_usec(), m->conffile);
@@ -281,10 +285,14 @@ main(int argc, char *argv[])
 		fprintf(stderr, "dcgid: epoll: %s\n", strerror(errno));
 		goto done;
 	}
-	if ((ninh = sd_listen(&inh_first, err, sizeof(err))) == -1 ||
-	    (m.notify = sd_open(err, sizeof(err))) == -1) {
+	if ((ninh = sd_listen(&inh_first, err, sizeof(err))) == -1) {
 		fprintf(stderr, "dcgid: not starting: %s\n", err);
 		goto done;
+	}
+	/* A notify socket we cannot use costs systemd's view, not service. */
+	if ((m.notify = sd_open(err, sizeof(err))) == -1) {
+		fprintf(stderr, "dcgid: %s; not notifying\n", err);
+		m.notify = 0;
 	}
 	if ((m.srv = server_new(m.loop, conf, inh_first, ninh, err,
 	    sizeof(err))) == NULL) {
@@ -300,7 +308,7 @@ main(int argc, char *argv[])
 		m.status.fn = main_status_tick;
 		loop_timer_set(m.loop, &m.status, STATUS_MS);
 		/* Half the interval, as sd_watchdog_enabled(3) advises. */
-		if ((m.watchdog_ms = sd_watchdog_usec() / 2000) > 0) {
+		if ((m.watchdog_ms = (sd_watchdog_usec() + 1999) / 2000) > 0) {
 			m.watchdog.fn = main_watchdog_tick;
 			main_watchdog_tick(&m.watchdog);
 		}

@@ -12,7 +12,8 @@
 
 /*
  * Take over $NOTIFY_SOCKET ("/path" or "@abstract"); 1 when there is one
- * to talk to, 0 when not, -1 (err set) when it is malformed.  The
+ * to talk to, 0 when not, -1 (err set) when it is malformed or of a
+ * kind not spoken here (vsock:).  The
  * variable is removed from the environment.
  */
 int		 sd_open(char *err, size_t errlen);

@@ -69,6 +69,7 @@ struct listener {
 	int		  tls;
 	unsigned	  port;
 	int		  keep;		/* reload: still wanted */
+	int		  next_tls;	/* reload: tls or not from now on */
 	struct listener	 *next;
 };
 
@@ -516,8 +517,8 @@ fail:
 static void
 listen_key(const struct conf_listen *cl, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s %s %s", cl->addr ? cl->addr : "*", cl->port,
-	    cl->tls ? "tls" : "plain");
+	/* Not the tls flag: a reload that adds or drops it keeps the socket. */
+	snprintf(buf, len, "%s %s", cl->addr ? cl->addr : "*", cl->port);
 }
 
 /*
@@ -539,8 +540,10 @@ listeners_apply(struct server *srv, const struct conf *conf)
 
 		listen_key(cl, key, sizeof(key));
 		for (l = srv->listeners; l != NULL; l = l->next)
-			if (strcmp(l->key, key) == 0)
+			if (strcmp(l->key, key) == 0) {
 				l->keep = 1;
+				l->next_tls = cl->tls;
+			}
 		for (l = srv->listeners; l != NULL; l = l->next)
 			if (strcmp(l->key, key) == 0)
 				break;
@@ -559,8 +562,13 @@ listeners_apply(struct server *srv, const struct conf *conf)
 			log_info("no longer listening on %s", l->name);
 			*pp = l->next;
 			listener_free(srv, l);
-		} else
+		} else {
+			if (l->tls != l->next_tls)
+				log_info("%s: %s from now on", l->name,
+				    l->next_tls ? "TLS" : "plain HTTP");
+			l->tls = l->next_tls;
 			pp = &l->next;
+		}
 	}
 	for (l = fresh; l != NULL; l = next) {
 		next = l->next;
@@ -692,9 +700,9 @@ conn_error(struct conn *c, int status, const char *extra)
 {
 	static const char ctype[] = "Content-Type: text/html; charset=utf-8\r\n";
 	struct req *r = c->req;
-	char body[160], head[1024];
-	size_t hlen = sizeof(ctype) - 1;
-	int blen;
+	size_t hlen = sizeof(ctype) - 1, elen = extra ? strlen(extra) : 0;
+	char body[160], *head;
+	int blen, rv;
 
 	if (status == 408 || status == 413 || status == 414 ||
 	    status == 431 || status == 400 || status == 501 || status == 505 ||
@@ -708,12 +716,17 @@ conn_error(struct conn *c, int status, const char *extra)
 		r->fd = -1;
 	}
 	r->fleft = 0;
-	memcpy(head, ctype, hlen);
-	if (extra != NULL && strlen(extra) < sizeof(head) - hlen) {
-		memcpy(head + hlen, extra, strlen(extra));
-		hlen += strlen(extra);
+	/* extra may be long: a Location of a whole request target. */
+	if ((head = malloc(hlen + elen)) == NULL) {
+		conn_close(c);
+		return;
 	}
-	if (conn_head(c, status, head, hlen, blen, body, (size_t)blen, 0) == -1) {
+	memcpy(head, ctype, hlen);
+	if (elen > 0)
+		memcpy(head + hlen, extra, elen);
+	rv = conn_head(c, status, head, hlen + elen, blen, body, (size_t)blen, 0);
+	free(head);
+	if (rv == -1) {
 		conn_close(c);
 		return;
 	}

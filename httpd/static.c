@@ -151,9 +151,9 @@ static_beneath(int rootfd, int fd)
 /*
  * Open small files kept between requests: a hit costs one fstatat(2)
  * instead of openat2 + fstat + close.  An entry is used only while its
- * path still leads to the same inode with the same mode and owner, so an
- * edit in place is seen at once (size and times always come fresh from
- * that fstatat) and a file renamed over it, removed or turned into a
+ * path still leads to the same inode with the same mode, owner and change
+ * time, so an edit in place is seen at once (size and times always come
+ * fresh from that fstatat) and a file renamed over it, removed or turned into a
  * link elsewhere is a miss and goes through static_open() again.  Only
  * regular files up to STATIC_SMALL_FILE: the server reads them into
  * memory before it returns to the loop, so no cached descriptor is ever
@@ -170,6 +170,7 @@ struct fcache {
 	mode_t	mode;
 	uid_t	uid;
 	gid_t	gid;
+	struct timespec ctim;	/* an ACL or label change moves it too */
 	char	path[FCACHE_PATH];
 };
 
@@ -210,7 +211,9 @@ fcache_get(int rootfd, const char *rel, struct stat *st)
 	if (fstatat(rootfd, rel, st, 0) == 0 && S_ISREG(st->st_mode) &&
 	    st->st_dev == e->dev && st->st_ino == e->ino &&
 	    st->st_mode == e->mode && st->st_uid == e->uid &&
-	    st->st_gid == e->gid && st->st_size <= STATIC_SMALL_FILE)
+	    st->st_gid == e->gid && st->st_ctim.tv_sec == e->ctim.tv_sec &&
+	    st->st_ctim.tv_nsec == e->ctim.tv_nsec &&
+	    st->st_size <= STATIC_SMALL_FILE)
 		return e->fd;
 	fcache_evict(e);
 	return -1;
@@ -234,6 +237,7 @@ fcache_put(const char *rel, int fd, const struct stat *st)
 	e->mode = st->st_mode;
 	e->uid = st->st_uid;
 	e->gid = st->st_gid;
+	e->ctim = st->st_ctim;
 	memcpy(e->path, rel, strlen(rel) + 1);
 	return 1;
 }

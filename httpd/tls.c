@@ -394,7 +394,19 @@ tls_handshake(struct tls_conn *t, char *err, size_t errlen)
 ssize_t
 tls_read(struct tls_conn *t, void *buf, size_t len, int *want)
 {
-	int rc = mbedtls_ssl_read(&t->ssl, buf, len);
+	int rc, rounds = 0;
+
+	/*
+	 * Only a recv made by this read may tell that the socket is empty:
+	 * one from an earlier turn of the loop knows nothing of what came
+	 * since.  Records already read ahead are worked through first (a
+	 * refused renegotiation returns WANT_READ with more of them left).
+	 */
+	t->drained = 0;
+	do
+		rc = mbedtls_ssl_read(&t->ssl, buf, len);
+	while (rc == MBEDTLS_ERR_SSL_WANT_READ && t->roff < t->rlen &&
+	    ++rounds < 64);
 
 	if (rc > 0)
 		return rc;

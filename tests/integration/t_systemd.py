@@ -317,11 +317,22 @@ t.is_(seq.count("RELOADING"), 6, "one RELOADING=1 per SIGHUP")
 rel = [m for _, m in n.all() if "RELOADING=1" in m.split("\n")]
 t.ok(rel and all(re.search(r"^MONOTONIC_USEC=\d+$", m, re.M) for m in rel),
      "RELOADING=1 carries MONOTONIC_USEC")
+# The same address, now with tls: the passed socket is kept and speaks TLS.
+with open(srv.conf, "w") as f:
+    f.write(conf0.replace("Listen 127.0.0.1:%d\n" % p1, "Listen 127.0.0.1:%d tls\n" % p1))
+proc.send_signal(signal.SIGHUP)
+t.ok(wait_until(lambda: tls_get("127.0.0.1", p1, CERT) == 200, 5),
+     "a reload that adds tls to the passed socket's Listen: the same socket speaks HTTPS")
+with open(srv.conf, "w") as f:
+    f.write(conf0)
+proc.send_signal(signal.SIGHUP)
+t.ok(wait_until(lambda: get(p1) == 200, 5), "and plain HTTP again after the next")
+t.ok(wait_until(lambda: n.states().count("READY") >= 9, 5), "READY=1 after each")
 # A broken configuration: RELOADING, then READY again, with the old one kept.
 with open(srv.conf, "w") as f:
     f.write(conf0 + "Bogus 1\n")
 proc.send_signal(signal.SIGHUP)
-t.ok(wait_until(lambda: n.states().count("READY") >= 8, 5) and
+t.ok(wait_until(lambda: n.states().count("READY") >= 10, 5) and
      any("reload failed" in m for _, m in n.all()),
      "a broken reload: READY=1 again, and STATUS says the old configuration stays")
 t.is_(get(p1), 200, "still serving")

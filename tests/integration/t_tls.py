@@ -882,6 +882,10 @@ def t_ecdsa_redirect(b):
     st, hd, _ = parse(plain(b"/a%20b/c.txt?q=%2F&r=%41"))
     t.is_(header(hd, "location"), "https://localhost:%d/a%%20b/c.txt?q=%%2F&r=%%41" % tp,
           "the redirect keeps the target byte for byte (percent-encodings)")
+    q = b"q=" + b"x" * 6000
+    st, hd, _ = parse(plain(b"/file.txt?" + q))
+    t.is_((st, header(hd, "location")), (301, "https://localhost:%d/file.txt?%s" % (tp, q.decode())),
+          "a 6000-byte query: the redirect carries it whole")
     st, hd, _ = parse(plain(b"", host="localhost",
                             first=b"GET http://localhost/file.txt?y=2 HTTP/1.1"))
     t.is_(header(hd, "location"), "https://localhost:%d/file.txt?y=2" % tp,

@@ -594,6 +594,9 @@ test_errors(void)
 		{ R("Mount /x /y/..\n"), "httpd.conf:4: ",
 		  "the target \"/y/..\" has a \"..\" segment" },
 		{ R("Mount /a:b /x\n"), "httpd.conf:4: ", "has a ':' or ','" },
+		{ R("Mount /nonexistent/dcgi /x\n"), "httpd.conf:4: ",
+		  "Mount: the source /nonexistent/dcgi cannot be resolved "
+		  "(No such file or directory)" },
 		{ R("Mount /srv /\n"), "httpd.conf:4: ",
 		  "cannot mount over the container's /" },
 		{ R("Mount /srv //.\n"), "httpd.conf:4: ",
@@ -777,8 +780,8 @@ test_full(void)
 	    "    Pids 64\n"
 	    "    ReadOnly off\n"
 	    "    User 1000:1000\n"
-	    "    Mount /srv/data /data\n"
-	    "    Mount /srv/cache/ /cache rw\n"
+	    "    Mount /usr/share /data\n"
+	    "    Mount /var/tmp/ /cache rw\n"
 	    "    MaxBody 64k\n"
 	    "    Prestart 2\n"
 	    "</Route>\n"
@@ -871,11 +874,11 @@ test_full(void)
 	is_str(r->run.user, "1000:1000", "User");
 	is_int(r->run.nmounts, 2, "2 Mounts");
 	if (r->run.nmounts == 2) {
-		is_str(r->run.mounts[0].src, "/srv/data", "Mount 1 src");
+		is_str(r->run.mounts[0].src, "/usr/share", "Mount 1 src");
 		is_str(r->run.mounts[0].dst, "/data", "Mount 1 dst");
 		is_int(r->run.mounts[0].ro, 1, "Mount 1 ro by default");
 		is_int(r->run.mounts[0].line, 41, "Mount 1 line");
-		is_str(r->run.mounts[1].src, "/srv/cache", "Mount 2 src");
+		is_str(r->run.mounts[1].src, "/var/tmp", "Mount 2 src");
 		is_int(r->run.mounts[1].ro, 0, "Mount 2 rw");
 	}
 	is_int(r->max_body, 65536, "route MaxBody");
@@ -1170,12 +1173,12 @@ test_docker_socket(void)
 		"/",
 		"//run/./",
 	};
+	/* Near misses, under root, with DockerHost at root/run/docker.sock. */
 	static const char *const allowed[] = {
-		"/srv/data",
-		"/runner",
-		"/var/lib/app",
-		"/run/user",
-		"/var/run/docker.sock.d",
+		"runner",
+		"run/docker.sock.d",
+		"run.d",
+		"srv/data",
 	};
 	struct errs	 e;
 	struct conf	*c;
@@ -1204,14 +1207,27 @@ test_docker_socket(void)
 	expect_error(text, "httpd.conf:4: ", "resolves to /run, which "
 	    "contains the Docker socket");
 
+	make_dir("run");
+	make_dir("runner");
+	make_dir("run/docker.sock.d");
+	make_dir("run.d");
+	make_dir("srv");
+	make_dir("srv/data");
 	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
-		(void)snprintf(text, sizeof(text), R("Mount %s /x\n"),
+		(void)snprintf(text, sizeof(text), "DockerHost unix://%s/run/"
+		    "docker.sock\n" R("Mount %s/%s /x\n"), root, root,
 		    allowed[i]);
 		c = load(text, &e);
-		ok(c != NULL, "Mount %s is allowed", allowed[i]);
+		ok(c != NULL, "Mount ROOT/%s is allowed (DockerHost "
+		    "ROOT/run/docker.sock)", allowed[i]);
 		show_errs(&e);
 		conf_unref(c);
 	}
+	(void)snprintf(text, sizeof(text), "DockerHost unix://%s/run/"
+	    "docker.sock\n" R("Mount %s/run /x\n"), root, root);
+	expect_error(text, "httpd.conf:5: ", "Docker socket");
+	expect_error(R("Mount /nonexistent/dcgi /x\n"), "httpd.conf:4: ",
+	    "cannot be resolved (No such file or directory)");
 
 	/* The socket DockerHost names, before or after the Mount. */
 	make_dir("sock");
@@ -1229,8 +1245,10 @@ test_docker_socket(void)
 	    root);
 	expect_error(text, "httpd.conf:4: ", "it is the Docker socket");
 	unsetenv("DOCKER_HOST");
+	write_file("sock/e.sock", "");		/* a stand-in: it must exist */
 	c = load(text, &e);
 	ok(c != NULL, "without $DOCKER_HOST that Mount is fine");
+	show_errs(&e);
 	conf_unref(c);
 }
 
