@@ -173,6 +173,7 @@ static void	conn_close(struct conn *);
 static void	conn_io(struct loop_io *, unsigned);
 static void	conn_timeout(struct loop_timer *);
 static void	listeners_resume(struct server *);
+static void	server_conf_notes(const struct conf *);
 
 /* ----- listeners ----- */
 
@@ -1880,6 +1881,7 @@ server_new(struct loop *loop, struct conf *conf, int inh_first, int ninh,
 		goto fail;
 	srv->conf = conf_ref(conf);
 	log_use(srv->logs);
+	server_conf_notes(conf);
 	if ((srv->dcgi = dcgi_new(loop, conf, err, errlen)) == NULL)
 		goto fail;
 	if (conf_has_tls(conf) &&
@@ -1952,7 +1954,20 @@ server_reload(struct server *srv, struct conf *conf)
 	if (srv->paused && srv->nconns < (size_t)conf->max_connections)
 		listeners_resume(srv);
 	log_info("configuration reloaded from %s", conf->path);
+	server_conf_notes(conf);
 	return 0;
+}
+
+/* What the configuration asks for that this build does not do yet. */
+static void
+server_conf_notes(const struct conf *conf)
+{
+	for (size_t i = 0; i < conf->nroutes; i++)
+		if (conf->routes[i].prestart > 0)
+			log_warn("%s:%d: <Route %s>: Prestart %d has no effect "
+			    "yet: every request starts its container cold",
+			    conf->routes[i].file, conf->routes[i].line,
+			    conf->routes[i].prefix, conf->routes[i].prestart);
 }
 
 void

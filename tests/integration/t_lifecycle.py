@@ -173,4 +173,15 @@ code = s.stop(timeout=20)
 t.ok(time.monotonic() - t0 < 10, "a stalled client does not hold the stop beyond the grace period")
 t.is_(code, 0, "exit 0")
 c.close()
+
+# Prestart is accepted but not in effect yet: the operator is told, at start
+# and at each reload, where.
+s = Server("Listen 127.0.0.1:{port}\n" + BASE + "<Route /p>\n    Image x\n    Prestart 2\n</Route>\n")
+warn = lambda: [l for l in open(os.path.join(s.tmpdir, "error.log")).read().splitlines()  # noqa: E731
+                if "Prestart 2 has no effect yet" in l]
+t.ok(wait_for(lambda: len(warn()) == 1) and re.search(r"httpd\.conf:\d+: <Route /p>", warn()[0]),
+     "Prestart 2: a warning at start names the route and where it is")
+s.proc.send_signal(signal.SIGHUP)
+t.ok(wait_for(lambda: len(warn()) == 2), "and again at a reload")
+t.is_(s.stop(), 0, "exit 0")
 t.done()
