@@ -847,6 +847,22 @@ sec_arg(struct parser *p)
  * their number already checked against the table.
  */
 
+/* The structure a directive's field is in: d->base says which. */
+static char *
+dir_base(struct parser *p, const struct directive *d)
+{
+	switch (d->base) {
+	case B_CONF:
+		return (char *)p->conf;
+	case B_RUN:
+		return (char *)cur_run(p);
+	case B_ROUTE:
+		return (char *)&p->conf->routes[p->sec_at];
+	default:
+		return (char *)&p->conf->queues[p->sec_at];
+	}
+}
+
 static int
 dir_number(struct parser *p, const struct directive *d, int argc, char **argv)
 {
@@ -884,20 +900,7 @@ dir_number(struct parser *p, const struct directive *d, int argc, char **argv)
 		    d->range);
 		goto done;
 	}
-	switch (d->base) {
-	case B_CONF:
-		base = (char *)p->conf;
-		break;
-	case B_RUN:
-		base = (char *)cur_run(p);
-		break;
-	case B_ROUTE:
-		base = (char *)&p->conf->routes[p->sec_at];
-		break;
-	default:
-		base = (char *)&p->conf->queues[p->sec_at];
-		break;
-	}
+	base = dir_base(p, d);
 	switch (d->type) {
 	case F_INT:
 		*(int *)(void *)(base + d->off) = (int)v;
@@ -1379,32 +1382,11 @@ done:
 	return rc;
 }
 
-static int
-dir_read_only(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	int	 rc = -1;
-
-	(void)d;
-	(void)argc;
-	if (strcasecmp(argv[0], "on") == 0)
-		cur_run(p)->read_only = 1;
-	else if (strcasecmp(argv[0], "off") == 0)
-		cur_run(p)->read_only = 0;
-	else {
-		perr(p, "ReadOnly: want on or off, got \"%s\"", argv[0]);
-		goto done;
-	}
-	rc = 0;
-done:
-	return rc;
-}
-
-/* An on/off switch in struct conf at d->off. */
+/* An on/off switch: an int at d->off in the structure d->base names. */
 static int
 dir_flag(struct parser *p, const struct directive *d, int argc, char **argv)
 {
-	int *flag = (int *)(void *)((char *)p->conf + d->off);
+	int *flag = (int *)(void *)(dir_base(p, d) + d->off);
 
 	(void)argc;
 	if (strcasecmp(argv[0], "on") == 0)
@@ -1708,9 +1690,9 @@ done:
 #define PATHDIR(n, field)						\
 	{ .name = (n), .where = W_TOP, .minargs = 1, .maxargs = 1,	\
 	  .fn = dir_path, .off = offsetof(struct conf, field) }
-#define FLAGDIR(n, field)						\
-	{ .name = (n), .where = W_TOP, .minargs = 1, .maxargs = 1,	\
-	  .fn = dir_flag, .off = offsetof(struct conf, field) }
+#define FLAGDIR(n, w, b, st, field)					\
+	{ .name = (n), .where = (w), .minargs = 1, .maxargs = 1,	\
+	  .fn = dir_flag, .base = (b), .off = offsetof(st, field) }
 #define NUMDIR(n, w, k, b, st, field, t, lo, hi, r)			\
 	{ .name = (n), .where = (w), .minargs = 1, .maxargs = 1,	\
 	  .fn = dir_number, .kind = (k), .base = (b), .type = (t),	\
@@ -1724,8 +1706,8 @@ static const struct directive directives[] = {
 	PATHDIR("TLSCertificateKeyFile", tls_key),
 	DIR("TLSProtocols", W_TOP, 1, 2, 0, dir_tls_protocols),
 	DIR("TLSCiphers", W_TOP, 1, 64, 0, dir_tls_ciphers),
-	FLAGDIR("TLSSessionTickets", tls_tickets),
-	FLAGDIR("HTTPSRedirect", https_redirect),
+	FLAGDIR("TLSSessionTickets", W_TOP, B_CONF, struct conf, tls_tickets),
+	FLAGDIR("HTTPSRedirect", W_TOP, B_CONF, struct conf, https_redirect),
 	NUMDIR("HSTS", W_TOP, N_DURATION, B_CONF, struct conf,
 	    hsts_ms, F_INT64, 0, 2 * 366 * 24 * T_HOUR, "0 to 2 years"),
 	PATHDIR("DocumentRoot", document_root),
@@ -1773,7 +1755,7 @@ static const struct directive directives[] = {
 	DIR("CPUs", W_RUN, 1, 1, 0, dir_cpus),
 	NUMDIR("Pids", W_RUN, N_COUNT, B_RUN, struct conf_run,
 	    pids, F_INT64, 1, 4194304, "1 to 4194304"),
-	DIR("ReadOnly", W_RUN, 1, 1, 0, dir_read_only),
+	FLAGDIR("ReadOnly", W_RUN, B_RUN, struct conf_run, read_only),
 	DIR("User", W_RUN, 1, 1, 0, dir_user),
 	DIR("Mount", W_RUN, 2, 3, 1, dir_mount),
 

@@ -218,7 +218,7 @@ main(int argc, char *argv[])
 	struct conf *conf = NULL;
 	sigset_t mask;
 	char err[512];
-	int ch, test = 0, rv = 1, inh_first = 3, ninh = 0;
+	int ch, test = 0, rv = 1, ninh = 0;
 
 	memset(&m, 0, sizeof(m));
 	m.conffile = DEFAULT_CONF;
@@ -285,7 +285,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "dcgid: epoll: %s\n", strerror(errno));
 		goto done;
 	}
-	if ((ninh = sd_listen(&inh_first, err, sizeof(err))) == -1) {
+	if ((ninh = sd_listen(err, sizeof(err))) == -1) {
 		fprintf(stderr, "dcgid: not starting: %s\n", err);
 		goto done;
 	}
@@ -294,7 +294,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "dcgid: %s; not notifying\n", err);
 		m.notify = 0;
 	}
-	if ((m.srv = server_new(m.loop, conf, inh_first, ninh, err,
+	if ((m.srv = server_new(m.loop, conf, SD_LISTEN_FDS_START, ninh, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "dcgid: not starting: %s\n", err);
 		goto done;

@@ -18,8 +18,6 @@
 
 #include "sd.h"
 
-#define SD_LISTEN_FDS_START	3
-
 static int	sd_fd = -1;
 
 int
@@ -111,12 +109,11 @@ sd_watchdog_usec(void)
 }
 
 int
-sd_listen(int *first, char *err, size_t errlen)
+sd_listen(char *err, size_t errlen)
 {
 	long long pid = sd_env_num("LISTEN_PID");
 	long long n = sd_env_num("LISTEN_FDS");
 
-	*first = SD_LISTEN_FDS_START;
 	if (getenv("LISTEN_FDS") == NULL)
 		return 0;
 	if (pid != getpid())

@@ -22,11 +22,14 @@ void		 sd_send(const char *fmt, ...)
 		    __attribute__((format(printf, 1, 2)));
 /* $WATCHDOG_USEC when it is meant for this process, else 0. */
 int64_t		 sd_watchdog_usec(void);
+/* Where the sockets systemd passes begin. */
+#define SD_LISTEN_FDS_START	3
+
 /*
- * The sockets systemd passed: their count, 0 without, -1 (err set) when
- * the variables are malformed.  *first is 3.  They are made close-on-exec
- * and the variables are removed from the environment.
+ * The sockets systemd passed, from SD_LISTEN_FDS_START on: their count,
+ * 0 without, -1 (err set) when the variables are malformed.  They are made
+ * close-on-exec and the variables are removed from the environment.
  */
-int		 sd_listen(int *first, char *err, size_t errlen);
+int		 sd_listen(char *err, size_t errlen);
 
 #endif

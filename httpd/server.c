@@ -472,7 +472,7 @@ listener_open(struct server *srv, const struct conf_listen *cl,
 		struct listener *l;
 		struct inherited *h;
 		int fd, one = 1, zero = 0;
-		char host[INET6_ADDRSTRLEN], name[80];
+		char name[80];
 
 		if ((h = inherited_find(srv, ai->ai_addr)) != NULL) {
 			if (listener_adopt(srv, cl, key, h, out) == -1)
@@ -488,18 +488,14 @@ listener_open(struct server *srv, const struct conf_listen *cl,
 		if (ai->ai_family == AF_INET6)
 			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 			    cl->addr == NULL ? &zero : &one, sizeof(int));
-		getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host),
-		    NULL, 0, NI_NUMERICHOST);
+		sockaddr_name(ai->ai_addr, ai->ai_addrlen, name, sizeof(name));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
 		    listen(fd, 511) == -1) {
-			log_error("%s:%d: Listen %s%s%s:%s: %s", cl->file,
-			    cl->line, ai->ai_family == AF_INET6 ? "[" : "", host,
-			    ai->ai_family == AF_INET6 ? "]" : "", cl->port,
-			    strerror(errno));
+			log_error("%s:%d: Listen %s: %s", cl->file, cl->line,
+			    name, strerror(errno));
 			close(fd);
 			goto fail;
 		}
-		sockaddr_name(ai->ai_addr, ai->ai_addrlen, name, sizeof(name));
 		if ((l = listener_make(srv, cl, key, fd, name)) == NULL) {
 			close(fd);
 			goto fail;

@@ -439,12 +439,6 @@ tls_write(struct tls_conn *t, const void *buf, size_t len, int *want)
 	return -1;
 }
 
-size_t
-tls_pending(struct tls_conn *t)
-{
-	return mbedtls_ssl_get_bytes_avail(&t->ssl);
-}
-
 int
 tls_drained(struct tls_conn *t)
 {

@@ -36,8 +36,6 @@ int		 tls_handshake(struct tls_conn *, char *err, size_t errlen);
  */
 ssize_t		 tls_read(struct tls_conn *, void *, size_t, int *want);
 ssize_t		 tls_write(struct tls_conn *, const void *, size_t, int *want);
-/* Decrypted bytes buffered inside the TLS layer. */
-size_t		 tls_pending(struct tls_conn *);
 /*
  * 1 when everything the socket had has been read and returned: with edge
  * triggering, reading again would only see EAGAIN.

@@ -147,30 +147,35 @@ def wait_until(cond, timeout, step=0.1):
     return cond()
 
 
+def read_to_close(sock, timeout=5):
+    """All bytes sock receives until the peer closes or resets, or timeout
+    seconds have passed (then what came).  Works for ssl sockets too."""
+    got = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 def raw(port, data, timeout=5, host="127.0.0.1", half_close=False):
     """Send data on a new connection; return all bytes received until the
     server closes or timeout seconds have passed."""
-    got = b""
     deadline = time.monotonic() + timeout
     with socket.create_connection((host, port), timeout) as s:
         s.sendall(data)
         if half_close:
             s.shutdown(socket.SHUT_WR)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            s.settimeout(left)
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            got += chunk
-    return got
+        return read_to_close(s, deadline - time.monotonic())
 
 
 def status_of(response):

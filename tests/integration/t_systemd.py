@@ -22,7 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dcgitest import REPO, Server, Tap, free_port, raw, status_of, wait_until  # noqa: E402
+from dcgitest import REPO, Server, Tap, free_port, raw, read_to_close, status_of, wait_until  # noqa: E402
 
 t = Tap()
 WORK = tempfile.mkdtemp(prefix="dcgitest.systemd.")
@@ -130,13 +130,7 @@ def tls_get(host, port, cafile, path="/ok.txt"):
                 ctx.wrap_socket(s0, server_hostname="localhost") as c:
             c.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\n"
                       b"Connection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = c.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        return status_of(data)
+            return status_of(read_to_close(c, 10))
     except (OSError, ssl.SSLError) as e:
         t.diag("TLS to %s:%d: %s" % (host, port, e))
         return None
