@@ -1768,6 +1768,8 @@ static const struct directive directives[] = {
 	    cache_ms, F_INT64, 0, 24 * T_HOUR, "0 to 24h"),
 	NUMDIR("Prestart", W_ROUTE, N_COUNT, B_ROUTE, struct conf_route,
 	    prestart, F_INT, 0, 64, "0 to 64"),
+	NUMDIR("PrestartMaxAge", W_ROUTE, N_DURATION, B_ROUTE, struct conf_route,
+	    prestart_max_age_ms, F_INT64, T_SEC, 24 * T_HOUR, "1s to 24h"),
 
 	/* <Queue> only. */
 	NUMDIR("Concurrency", W_QUEUE, N_COUNT, B_QUEUE, struct conf_queue,
@@ -1833,6 +1835,7 @@ conf_section_open(struct parser *p, enum conf_section kind, const char *arg)
 		conf_run_init(p, &r->run);
 		r->max_concurrent = 16;
 		r->max_body = -1;
+		r->prestart_max_age_ms = 300 * T_SEC;
 		r->file = p->file;
 		r->line = p->line;
 		/* Kept even when bad, to name the route in later messages. */

@@ -61,6 +61,7 @@ struct conf_route {
 	int64_t		 max_body;	/* bytes; -1: the global MaxBody */
 	int64_t		 cache_ms;	/* 0: no cache */
 	int		 prestart;	/* 0: cold path only */
+	int64_t		 prestart_max_age_ms;	/* idle longer: replaced */
 	const char	*file;
 	int		 line;
 };

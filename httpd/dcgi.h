@@ -19,12 +19,19 @@ struct loop;
 struct dcgi	*dcgi_new(struct loop *, const struct conf *, char *err,
 		    size_t errlen);
 void		 dcgi_free(struct dcgi *);
+/*
+ * The configuration in force (at start and after each reload): routes
+ * with Prestart get their pools; a pool whose route changed or went is
+ * drained.  The dcgi keeps a reference to `conf` while it has pools.
+ */
+void		 dcgi_configure(struct dcgi *, struct conf *);
 /* Nonzero while containers or engine calls are still in flight. */
 int		 dcgi_busy(const struct dcgi *);
 /* Say in the log what is still in flight. */
 void		 dcgi_log_busy(const struct dcgi *);
-/* Running containers, for status lines. */
+/* Running containers, and prestarted ones ready, for status lines. */
 size_t		 dcgi_running(const struct dcgi *);
+size_t		 dcgi_prestarted(const struct dcgi *);
 /* Stop: no new containers; queued requests get 503. */
 void		 dcgi_stop(struct dcgi *);
 

@@ -590,6 +590,13 @@ fail:
 	return NULL;
 }
 
+void
+docker_attach_rebind(struct docker_attach *a, docker_attach_cb fn, void *arg)
+{
+	a->fn = fn;
+	a->arg = arg;
+}
+
 /* The CONNECT_ONLY transfer has finished: watch a dup of its socket. */
 static void
 attach_connected(struct docker_attach *a, CURLcode rc)

@@ -67,6 +67,10 @@ typedef int	(*docker_attach_cb)(void *arg, enum docker_event,
 
 struct docker_attach *docker_attach(struct docker *, const char *id,
 		    docker_attach_cb, void *arg);
+/* Someone else gets the events from now on (a prestarted container is
+ * handed to its request). */
+void		 docker_attach_rebind(struct docker_attach *, docker_attach_cb,
+		    void *arg);
 /* Write to stdin: bytes taken (0: full, DOCKER_WRITABLE follows), -1. */
 ssize_t		 docker_attach_write(struct docker_attach *, const void *,
 		    size_t);

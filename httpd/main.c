@@ -48,16 +48,20 @@ struct mainctx {
 	int64_t		 watchdog_ms;
 };
 
-/* "3 connections, 1 container running" */
+/* "3 connections, 1 container running[, 4 prestarted]" */
 static void
 main_status(struct mainctx *m, char *buf, size_t len)
 {
 	struct server_stats st;
+	int n;
 
 	server_get_stats(m->srv, &st);
-	snprintf(buf, len, "%s%zu connection%s, %zu container%s running",
+	n = snprintf(buf, len, "%s%zu connection%s, %zu container%s running",
 	    m->stop ? "stopping: " : "", st.conns, st.conns == 1 ? "" : "s",
 	    st.containers, st.containers == 1 ? "" : "s");
+	if (st.prestarted > 0 && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", %zu prestarted",
+		    st.prestarted);
 }
 
 static void

@@ -173,7 +173,6 @@ static void	conn_close(struct conn *);
 static void	conn_io(struct loop_io *, unsigned);
 static void	conn_timeout(struct loop_timer *);
 static void	listeners_resume(struct server *);
-static void	server_conf_notes(const struct conf *);
 
 /* ----- listeners ----- */
 
@@ -1877,7 +1876,6 @@ server_new(struct loop *loop, struct conf *conf, int inh_first, int ninh,
 		goto fail;
 	srv->conf = conf_ref(conf);
 	log_use(srv->logs);
-	server_conf_notes(conf);
 	if ((srv->dcgi = dcgi_new(loop, conf, err, errlen)) == NULL)
 		goto fail;
 	if (conf_has_tls(conf) &&
@@ -1898,6 +1896,7 @@ server_new(struct loop *loop, struct conf *conf, int inh_first, int ninh,
 		}
 	/* Queues keep the configuration they started with (README). */
 	srv->queues = queues_new(loop, srv->dcgi, conf);
+	dcgi_configure(srv->dcgi, conf);
 	loop_set_idle(loop, server_idle, srv);
 	return srv;
 fail:
@@ -1950,20 +1949,8 @@ server_reload(struct server *srv, struct conf *conf)
 	if (srv->paused && srv->nconns < (size_t)conf->max_connections)
 		listeners_resume(srv);
 	log_info("configuration reloaded from %s", conf->path);
-	server_conf_notes(conf);
+	dcgi_configure(srv->dcgi, conf);
 	return 0;
-}
-
-/* What the configuration asks for that this build does not do yet. */
-static void
-server_conf_notes(const struct conf *conf)
-{
-	for (size_t i = 0; i < conf->nroutes; i++)
-		if (conf->routes[i].prestart > 0)
-			log_warn("%s:%d: <Route %s>: Prestart %d has no effect "
-			    "yet: every request starts its container cold",
-			    conf->routes[i].file, conf->routes[i].line,
-			    conf->routes[i].prefix, conf->routes[i].prestart);
 }
 
 void
@@ -1971,6 +1958,7 @@ server_get_stats(const struct server *srv, struct server_stats *st)
 {
 	st->conns = srv->nconns;
 	st->containers = dcgi_running(srv->dcgi);
+	st->prestarted = dcgi_prestarted(srv->dcgi);
 }
 
 void

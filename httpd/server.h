@@ -25,6 +25,7 @@ struct server	*server_new(struct loop *, struct conf *, int inh_first,
 struct server_stats {
 	size_t		 conns;
 	size_t		 containers;	/* running for requests and queues */
+	size_t		 prestarted;	/* ready, waiting for a request */
 };
 void		 server_get_stats(const struct server *, struct server_stats *);
 

@@ -10,7 +10,10 @@ A test is a script tests/integration/t_NAME.py that prints TAP:
     t.done()
 
 `make check` sets DCGID (the binary to test) and DCGI_WRAP (a command to
-run it under, e.g. valgrind; empty by default).
+run it under, e.g. valgrind; empty by default).  DCGI_TEST_PRESTART=N
+(set by the t_*_prestart.py tests) gives every <Route> of every Server
+`Prestart N`, so that a suite of the container routes runs again with
+prestarted containers; idle_prestarted() tells its idle ones apart.
 """
 
 import os
@@ -27,6 +30,58 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 # valgrind --error-exitcode=99, as .ci/run and `make check VALGRIND=...` use it
 VALGRIND_ERROR = 99
+
+PRESTART = int(os.environ.get("DCGI_TEST_PRESTART") or 0)
+
+
+def with_prestart(conf_text, n=None):
+    """conf_text with `Prestart n` (default DCGI_TEST_PRESTART) in every
+    <Route> block that does not set Prestart itself."""
+    n = PRESTART if n is None else n
+    if not n:
+        return conf_text
+    out, in_route, has = [], False, False
+    for line in conf_text.splitlines(keepends=True):
+        word = line.strip().split(None, 1)[0].lower() if line.strip() else ""
+        if word.startswith("<route"):
+            in_route, has = True, False
+        elif in_route and word == "prestart":
+            has = True
+        elif in_route and word == "</route>":
+            if not has:
+                out.append("    Prestart %d\n" % n)
+            in_route = False
+        out.append(line)
+    return "".join(out)
+
+
+def idle_prestarted(ids, started=False):
+    """Of the container ids, those that are prestarted and still wait for
+    their request: labelled dcgi.request=prestarted, created or running,
+    and (when running) still in dcgi-init rather than the function.  With
+    started=True, only the running ones (ready for a request)."""
+    idle = set()
+    if not ids:
+        return idle
+    p = subprocess.run(["docker", "inspect", "-f",
+                        '{{.Id}} {{index .Config.Labels "dcgi.request"}} '
+                        '{{.State.Status}} {{.State.Pid}}', *ids],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    for line in p.stdout.split("\n"):
+        f = line.split()
+        if len(f) != 4 or f[1] != "prestarted":
+            continue
+        cid, status, pid = f[0], f[2], f[3]
+        if status == "created" and not started:
+            idle.add(cid)
+        elif status == "running":
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as c:
+                    if c.read().split(b"\0", 1)[0] == b"/.dcgi/init":
+                        idle.add(cid)
+            except OSError:
+                pass
+    return {i for i in ids if any(full.startswith(i) for full in idle)}
 
 
 def free_port():
@@ -58,6 +113,7 @@ class Server:
         values = {"port": self.port, "tls_port": self.tls_port,
                   "root": self.root, "tmp": self.tmpdir, "repo": REPO}
         values.update(subst)
+        conf_text = with_prestart(conf_text)
         # Plain replacement, not str.format: a config may hold braces.
         for k, v in values.items():
             conf_text = conf_text.replace("{%s}" % k, str(v))

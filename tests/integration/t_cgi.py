@@ -20,7 +20,8 @@ import socket
 import subprocess
 import time
 
-from dcgitest import Server, Tap, raw, status_of, wait_until as wait_for
+from dcgitest import (PRESTART, Server, Tap, idle_prestarted, raw, status_of,
+                      wait_until as wait_for)
 
 t = Tap()
 
@@ -85,12 +86,19 @@ def docker(*args, timeout=30):
     return p.returncode, p.stdout
 
 
-def containers(route=None):
+def containers(route=None, idle=False):
     """IDs of the containers (running or not) dcgid labelled for route
-    (any route when None); None when docker ps itself failed."""
+    (any route when None); None when docker ps itself failed.  Prestarted
+    ones that still wait for a request count only with idle=True."""
     label = "dcgi.route" if route is None else "dcgi.route=" + route
     code, out = docker("ps", "-aq", "--filter", "label=" + label)
-    return out.split() if code == 0 else None
+    if code != 0:
+        return None
+    ids = out.split()
+    if PRESTART and not idle:
+        waiting = idle_prestarted(ids)
+        ids = [i for i in ids if i not in waiting]
+    return ids
 
 
 
@@ -250,6 +258,18 @@ acclog = os.path.join(s.tmpdir, "access.log")
 try:
     s.start(timeout=30 * SLOW)
     port = s.port
+    if PRESTART:
+        # Every route but /missing fills its pool before the first request,
+        # so that the checks below run on prestarted containers.
+        want = ["%s %d/%d" % (r, PRESTART, PRESTART) for r in
+                ["/" + n for n in BUSYBOX_ROUTES] + ["/sleep", "/one", "/perl"]]
+
+        def pools_full():
+            lines = [l for l in read_file(errlog).splitlines()
+                     if "prestarted containers ready:" in l]
+            return bool(lines) and all(w in lines[-1] for w in want)
+        t.ok(wait_for(pools_full, 90 * SLOW, 0.5),
+             "Prestart %d: every route's pool is full (the log says so)" % PRESTART)
 
     # --- the CGI environment ------------------------------------------------------
 
@@ -525,12 +545,25 @@ try:
     if not t.ok(not lacking, "Server-Timing with create and start on every container response"):
         t.diag("without: %s" % ", ".join(lacking))
 
+    if PRESTART:
+        hits = [n for n, resp in timed
+                if "prestart;desc=hit" in (resp.get("server-timing") or "")]
+        t.diag("%d of %d container responses came from prestarted containers"
+               % (len(hits), len(timed)))
+        t.ok(len(hits) >= len(timed) * 3 // 4,
+             "Prestart: at least 3 in 4 container responses (%d of %d) came from "
+             "a prestarted container (Server-Timing: prestart;desc=hit)"
+             % (len(hits), len(timed)))
+
     # --- nothing left behind, a clean stop ------------------------------------------------
 
     if not t.ok(wait_for(lambda: containers() == [], 15),
                 "no container labelled dcgi.route is left"):
         t.diag("left: %s" % " ".join(containers() or ["?"]))
     t.is_(s.stop(timeout=30 * SLOW), 0, "dcgid stops with exit code 0")
+    if not t.ok(wait_for(lambda: containers(idle=True) == [], 15),
+                "after the stop, no container of dcgid's is left at all"):
+        t.diag("left: %s" % " ".join(containers(idle=True) or ["?"]))
 except Exception as e:  # a hang (TimeoutError) or a crash of the test itself
     t.ok(False, "the test ran to the end (%s: %s)" % (type(e).__name__, e))
     try:

@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.request
 
-from dcgitest import Server, Tap, status_of, wait_until
+from dcgitest import PRESTART, Server, Tap, idle_prestarted, status_of, wait_until
 
 t = Tap()
 DOCKER_SOCK = "/var/run/docker.sock"
@@ -24,8 +24,14 @@ def docker(*args, timeout=30):
     return p.stdout.strip()
 
 
-def containers(label):
-    return [c for c in docker("ps", "-aq", "--filter", "label=" + label).split() if c]
+def containers(label, idle=False):
+    """Containers with label; prestarted ones that wait for a request count
+    only with idle=True."""
+    ids = [c for c in docker("ps", "-aq", "--filter", "label=" + label).split() if c]
+    if PRESTART and not idle:
+        waiting = idle_prestarted(ids)
+        ids = [i for i in ids if i not in waiting]
+    return ids
 
 
 
@@ -144,6 +150,13 @@ proxy.start()
 s = Server(conf_for("unix://" + proxy.unix_path), tmpdir=tmp, data=data_dir)
 
 result = {}
+if PRESTART:
+    def pools_full():
+        with open(os.path.join(tmp, "error.log")) as f:
+            lines = [l for l in f if "prestarted containers ready:" in l]
+        return bool(lines) and all("/%s %d/%d" % (r, PRESTART, PRESTART) in lines[-1]
+                                   for r in ("inspect", "rw", "echo", "sleep"))
+    t.ok(wait_until(pools_full, 60, 0.5), "Prestart %d: the pools are full" % PRESTART)
 
 
 def fetch_inspect():
@@ -172,9 +185,12 @@ labels = info.get("Config", {}).get("Labels") or {}
 t.ok(labels.get("dcgi.route") == "/inspect" and ":" in labels.get("dcgi.instance", ""),
      "labels dcgi.route and dcgi.instance")
 th.join(30)
-st, _, body = result.get("r", (None, {}, b""))
+st, h, body = result.get("r", (None, {}, b""))
 lines = body.decode(errors="replace").split("\n")
 t.is_(st, 200, "GET /inspect through the unix:// DockerHost")
+if PRESTART:
+    t.ok("prestart;desc=hit" in h.get("Server-Timing", ""),
+         "and it ran in a prestarted container (%s)" % h.get("Server-Timing"))
 t.ok("CapEff:\t0000000000000000" in lines, "the function has no capabilities")
 t.ok("65534" in lines, "the function runs as User")
 t.ok("root-readonly" in lines, "the function cannot write its root")
@@ -198,7 +214,8 @@ st, _, body = get(s.port, "/echo")
 t.is_(st, 200, "the engine is back: 200 again, without a restart")
 t.is_(s.stop(), 0, "clean exit")
 proxy.stop()
-t.ok(wait_until(lambda: not containers("dcgi.route=/inspect") and not containers("dcgi.route=/rw"), 15),
+t.ok(wait_until(lambda: not containers("dcgi.route=/inspect", idle=True) and
+                not containers("dcgi.route=/rw", idle=True), 15),
      "no container left")
 
 # ----- tcp:// -----
@@ -222,21 +239,23 @@ def fetch_sleep():
 th = threading.Thread(target=fetch_sleep)
 th.start()
 t.ok(wait_until(lambda: containers("dcgi.route=/sleep"), 15), "a /sleep container runs")
-orphans = containers("dcgi.route=/sleep")
+# Every container of this dcgid's (with Prestart, its idle ones too).
+orphans = containers("dcgi.route", idle=True)
 s.proc.send_signal(signal.SIGKILL)
 s.proc.wait(10)
 s.proc = None
 th.join(10)
 time.sleep(1)
-t.ok(all(c in containers("dcgi.route=/sleep") for c in orphans),
-     "after SIGKILL the container is still there (nobody removed it)")
+t.ok(orphans and all(c in containers("dcgi.route", idle=True) for c in orphans),
+     "after SIGKILL its %d container(s) are still there (nobody removed them)" % len(orphans))
 s2 = Server(conf_for("unix://" + DOCKER_SOCK), data=data_dir)
-t.ok(wait_until(lambda: not any(c in containers("dcgi.route=/sleep") for c in orphans), 20),
-     "the restarted dcgid removed the orphan")
+t.ok(wait_until(lambda: not any(c in containers("dcgi.route", idle=True) for c in orphans), 20),
+     "the restarted dcgid removed the orphans")
 with open(os.path.join(s2.tmpdir, "error.log")) as f:
     t.ok("left by an earlier dcgid" in f.read(), "and said so in its log")
 st, _, _ = get(s2.port, "/echo")
 t.is_(st, 200, "and serves")
 t.is_(s2.stop(), 0, "clean exit")
-t.ok(wait_until(lambda: not containers("dcgi.route"), 15), "no dcgi container left at all")
+t.ok(wait_until(lambda: not containers("dcgi.route", idle=True), 15),
+     "no dcgi container left at all")
 t.done()

@@ -174,14 +174,16 @@ t.ok(time.monotonic() - t0 < 10, "a stalled client does not hold the stop beyond
 t.is_(code, 0, "exit 0")
 c.close()
 
-# Prestart is accepted but not in effect yet: the operator is told, at start
-# and at each reload, where.
-s = Server("Listen 127.0.0.1:{port}\n" + BASE + "<Route /p>\n    Image x\n    Prestart 2\n</Route>\n")
+# Prestart on a route whose image is not there: the log says so once, naming
+# the route, and requests take the cold path (502 for the missing image).
+s = Server("Listen 127.0.0.1:{port}\n" + BASE +
+           "<Route /p>\n    Image dcgi-test/no-such-image\n    Prestart 2\n</Route>\n")
 warn = lambda: [l for l in open(os.path.join(s.tmpdir, "error.log")).read().splitlines()  # noqa: E731
-                if "Prestart 2 has no effect yet" in l]
-t.ok(wait_for(lambda: len(warn()) == 1) and re.search(r"httpd\.conf:\d+: <Route /p>", warn()[0]),
-     "Prestart 2: a warning at start names the route and where it is")
-s.proc.send_signal(signal.SIGHUP)
-t.ok(wait_for(lambda: len(warn()) == 2), "and again at a reload")
+                if "<Route /p>: cannot prestart: image dcgi-test/no-such-image" in l]
+t.ok(wait_for(lambda: len(warn()) == 1), "Prestart with a missing image: a warning names the route")
+t.is_(status_of(raw(s.port, b"GET /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    timeout=20)), 502, "and a request gets 502 from the cold path")
+time.sleep(6)
+t.is_(len(warn()), 1, "the warning is not repeated at each look at the image (5 s)")
 t.is_(s.stop(), 0, "exit 0")
 t.done()

@@ -50,6 +50,7 @@ want = ["usr/local/etc/dcgi/httpd.conf", "usr/local/etc/dcgi/mime.types",
         "usr/local/lib/systemd/system/dcgid.service",
         "usr/local/lib/systemd/system/dcgid.socket",
         "usr/local/lib/sysusers.d/dcgi.conf", "usr/local/sbin/dcgid",
+        "usr/local/libexec/dcgi/dcgi-init",
         "usr/local/share/man/man5/httpd.conf.5", "usr/local/share/man/man8/dcgid.8"]
 site = sorted(os.path.relpath(os.path.join(d, f), os.path.join(REPO, "www"))
               for d, _, fs in os.walk(os.path.join(REPO, "www")) for f in fs)
@@ -68,6 +69,10 @@ t.ok("ExecStart=/usr/local/sbin/dcgid -f /usr/local/etc/dcgi/httpd.conf" in unit
      unit.replace("man:", ""), "the installed unit names the installed binary and config")
 st = os.stat(os.path.join(DEST, "usr/local/sbin/dcgid"))
 t.ok(st.st_mode & 0o777 == 0o755, "the binary is 0755")
+init = os.path.join(DEST, "usr/local/libexec/dcgi/dcgi-init")
+rc, out = run(["ldd", init])
+t.ok(os.stat(init).st_mode & 0o777 == 0o755 and "not a dynamic executable" in out,
+     "dcgi-init is installed 0755 and statically linked (it runs in any image)")
 with open(os.path.join(DEST, "usr/local/etc/dcgi/httpd.conf"), "a") as f:
     f.write("# edited by the operator\n")
 rc, out = make_install("DESTDIR=" + DEST, "PREFIX=/usr/local")
@@ -159,6 +164,24 @@ r = raw(hport, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") if up 
 t.ok(up and r.endswith(home), "the installed dcgid, started from /, serves the installed www/")
 t.is_(tls_get("127.0.0.1", sport, os.path.join(PFX, "etc/dcgi/tls/cert.pem"), "/result/"), 200,
       "and HTTPS with the certificate make install made for localhost")
+
+
+def prestarted_binds():
+    p = subprocess.run(["docker", "ps", "-q", "--filter", "label=dcgi.route=/vote",
+                        "--filter", "label=dcgi.request=prestarted"],
+                       capture_output=True, text=True)
+    ids = p.stdout.split()
+    if not ids:
+        return []
+    p = subprocess.run(["docker", "inspect", "-f", "{{json .HostConfig.Binds}}", *ids],
+                       capture_output=True, text=True)
+    return p.stdout.split()
+
+
+want_bind = '"%s:/.dcgi/init:ro"' % os.path.realpath(
+    os.path.join(PFX, "libexec/dcgi/dcgi-init"))
+t.ok(wait_until(lambda: any(want_bind in b for b in prestarted_binds()), 30),
+     "its /vote route (Prestart 2) prestarts containers with the installed dcgi-init")
 proc.send_signal(signal.SIGTERM)
 t.is_(proc.wait(20), 0, "SIGTERM: exit 0")
 

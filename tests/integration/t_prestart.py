@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Prestart: the pool of started, never-used containers a route keeps.
+
+Every request gets a container of its own (hostnames), none is used twice
+(a used one is removed, never seen again); the pool's counts are in the
+log; MaxContainers counts idle ones and an idle one gives way to a
+request of another route; a killed idle container is replaced; idle ones
+older than PrestartMaxAge are replaced; an image rebuilt under the same
+tag is noticed; a reload drains the pool of a changed route and keeps an
+unchanged one; nothing is left after a stop, nor after SIGKILL and a
+restart.  (t_cgi_prestart.py and t_cgi_ops_prestart.py run the container
+route suites again with Prestart 2.)"""
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+from dcgitest import Server, Tap, idle_prestarted, wait_until
+
+t = Tap()
+WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
+SLOW = 3 if WRAPPED else 1
+TAG = "dcgi-test/prestart-tag:latest"
+
+
+def docker(*args, input=None):
+    p = subprocess.run(["docker", *args], capture_output=True, text=True, input=input,
+                       timeout=120)
+    return p.returncode, p.stdout.strip()
+
+
+def containers(label="dcgi.route"):
+    code, out = docker("ps", "-aq", "--no-trunc", "--filter", "label=" + label)
+    return out.split() if code == 0 else []
+
+
+def idle(route, started=False):
+    """The route's prestarted containers that wait for a request (with
+    started=True: only those already running, ready to take one)."""
+    ids = containers("dcgi.route=" + route)
+    return sorted(idle_prestarted(ids, started))
+
+
+def get(port, path, timeout=30):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
+                                    timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+    except OSError as e:
+        return None, {}, str(e).encode()
+
+
+def log_of(s):
+    with open(os.path.join(s.tmpdir, "error.log"), errors="replace") as f:
+        return f.read()
+
+
+def build_tag(version):
+    """TAG: dcgi-test/busybox with DCGI_IMAGE=version in its Env (offline)."""
+    code, _ = docker("build", "-q", "-t", TAG, "-",
+                     input="FROM dcgi-test/busybox\nENV DCGI_IMAGE=%s\n" % version)
+    return code == 0
+
+
+BASE = """Listen 127.0.0.1:{port}
+DocumentRoot {root}
+MimeTypes {repo}/conf/mime.types
+AccessLog off
+ErrorLog {tmp}/error.log
+"""
+
+# ----- dcgi-init by itself: the stdin protocol -----
+INIT = os.path.join(os.path.dirname(os.environ.get("DCGID") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "httpd", "dcgid")), "dcgi-init")
+
+
+def init_run(args, data, env=None):
+    p = subprocess.run([INIT, *args], input=data, capture_output=True, timeout=10,
+                       env=env if env is not None else {"KEEP": "kept", "PATH": "/bin:/usr/bin"})
+    return p.returncode, p.stdout, p.stderr
+
+
+def block(*pairs, length=None):
+    e = b"".join(x.encode() + b"\0" for x in pairs)
+    return (len(e) if length is None else length).to_bytes(4, "big") + e
+
+
+rc, out, err = init_run(["/bin/sh", "-c", 'echo "$A|$B|$KEEP|$PATH"; cat'],
+                        block("A=1", "B=x=y", "PATH=/usr/bin:/bin") + b"the body")
+t.is_((rc, out), (0, b"1|x=y|kept|/usr/bin:/bin\nthe body"),
+      "dcgi-init sets the environment over the one it got, execs, leaves the body on stdin")
+rc, out, err = init_run(["sh", "-c", "echo ran"], block("PATH=/nowhere"))
+t.ok(rc == 127 and b"dcgi-init: sh:" in err,
+     "the command is looked up in the new PATH: not found, 127 (%d %r)" % (rc, err))
+rc, out, err = init_run(["/no/such/program"], block("A=1"))
+t.ok(rc == 127 and b"/no/such/program" in err, "a command that is not there: 127, named")
+for name, data in [("no '='", block("A")), ("an empty name", block("=x")),
+                   ("a length beyond 1 MiB", (1 << 20 | 1).to_bytes(4, "big")),
+                   ("fewer bytes than the length", block("A=1", length=100)),
+                   ("half a length", b"\0\0")]:
+    rc, out, err = init_run(["/bin/echo", "ran"], data)
+    t.ok(rc == 125 and out == b"" and err.startswith(b"dcgi-init: "),
+         "dcgi-init refuses %s: 125, a line on stderr, nothing run" % name)
+rc, out, err = init_run(["/bin/echo", "ran"], b"")
+t.is_((rc, out, err), (0, b"", b""), "stdin closed before a request: exit 0, nothing run")
+rc, out, err = init_run([], block("A=1"))
+t.ok(rc == 125 and b"nothing to run" in err, "no command at all: 125")
+
+if not build_tag("v1"):
+    t.ok(False, "docker build of %s" % TAG)
+    t.done()
+
+# ----- a fresh container per request, none used twice -----
+conf = BASE + """MaxContainers 3
+<Route /a>
+    Image dcgi-test/busybox
+    Command /cgi/hostname
+    Prestart 2
+</Route>
+<Route /b>
+    Image %s
+    Command /cgi/echo
+    Env WHO=first
+    Prestart 2
+</Route>
+<Route /c>
+    Image dcgi-test/busybox
+    Command /cgi/hostname
+</Route>
+<Route /old>
+    Image dcgi-test/busybox
+    Command /cgi/hostname
+    Prestart 1
+    PrestartMaxAge 2s
+</Route>
+""" % TAG
+WAIT_ROUTE = """<Route /w>
+    Image dcgi-test/busybox
+    Command /cgi/hostname
+    Prestart 1
+</Route>
+"""
+s = Server(conf.replace("MaxContainers 3\n", "") + WAIT_ROUTE)
+try:
+    t.ok(wait_until(lambda: len(idle("/a")) == 2 and len(idle("/b")) == 2, 30 * SLOW),
+         "Prestart 2: two idle containers wait on /a and on /b")
+    t.ok(wait_until(lambda: "prestarted containers ready: " in log_of(s) and
+                    "/a 2/2" in log_of(s) and "/b 2/2" in log_of(s), 10 * SLOW),
+         "the log says how many are ready per route (/a 2/2, /b 2/2)")
+
+    seen, hits = [], 0
+    for i in range(8):
+        st, h, body = get(s.port, "/a")
+        seen.append(body.decode().strip())
+        hits += "prestart;desc=hit" in h.get("Server-Timing", "")
+        time.sleep(0.6 * SLOW)       # the replacement starts meanwhile
+    results = []
+
+    def fetch():
+        results.append(get(s.port, "/a"))
+    ths = [threading.Thread(target=fetch) for _ in range(4)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(60)
+    seen += [b.decode().strip() for st, h, b in results]
+    hits += sum("prestart;desc=hit" in h.get("Server-Timing", "") for st, h, b in results)
+    t.ok(all(len(x) == 12 for x in seen) and len(set(seen)) == len(seen),
+         "12 requests (8 one after another, 4 at once), 12 different containers")
+    t.ok(hits >= 8, "%d of them took a prestarted container" % hits)
+    time.sleep(1)
+    now = [c[:12] for c in containers()]
+    t.ok(not any(h in now for h in seen),
+         "no container that answered is still there (none goes back to the pool)")
+
+    # ----- an empty pool: the cold path -----
+    # /w has Prestart 1; the replacement of the container a request takes
+    # starts once that request is answered (so that it does not slow it
+    # down), so the next request right after finds none ready (starting
+    # takes ~250 ms) and starts its own.
+    t.ok(wait_until(lambda: len(idle("/w", True)) == 1, 20 * SLOW), "/w: one is ready")
+    st1, h1, b1 = get(s.port, "/w")
+    st2, h2, b2 = get(s.port, "/w")
+    t.ok(st1 == 200 and "prestart;desc=hit" in h1.get("Server-Timing", ""),
+         "a request takes the ready one (%s)" % h1.get("Server-Timing"))
+    t.ok(st2 == 200 and "prestart;desc=miss" in h2.get("Server-Timing", "") and
+         "create;dur=0.0" not in h2.get("Server-Timing", "") and b1 != b2,
+         "the next one, at once, finds the pool empty and takes the cold path "
+         "(%s)" % h2.get("Server-Timing"))
+    t.ok(wait_until(lambda: len(idle("/w", True)) == 1, 20 * SLOW),
+         "and the pool is refilled after it")
+
+    # ----- a dead idle container is noticed and replaced -----
+    before = idle("/a")
+    victim = before[0] if before else ""
+    docker("kill", victim)
+    t.ok(wait_until(lambda: len(idle("/a")) == 2 and victim not in idle("/a"), 20 * SLOW),
+         "an idle container killed from outside is replaced")
+    t.ok("exited while waiting; replacing it" in log_of(s), "and the log says so")
+
+    # ----- PrestartMaxAge -----
+    first = idle("/old")
+    t.ok(wait_until(lambda: idle("/old") and idle("/old") != first, 15 * SLOW),
+         "PrestartMaxAge 2s: the idle container is replaced by a new one")
+    t.ok("idle for PrestartMaxAge: replaced" in log_of(s), "and the log says so")
+
+    # ----- the image is rebuilt under the same tag -----
+    st, h, body = get(s.port, "/b")
+    t.ok(st == 200 and b"DCGI_IMAGE=v1" in body, "/b runs %s v1" % TAG)
+    old_b = idle("/b")
+    build_tag("v2")
+    t.ok(wait_until(lambda: len(idle("/b", True)) == 2 and not set(idle("/b")) & set(old_b),
+                    20 * SLOW),
+         "the tag moved to a new image: the idle /b containers are replaced (within 5 s)")
+    t.ok("the image changed" in log_of(s), "and the log says why")
+    st, h, body = get(s.port, "/b")
+    t.ok(st == 200 and b"DCGI_IMAGE=v2" in body and
+         "prestart;desc=hit" in h.get("Server-Timing", ""),
+         "a request now runs the new image, prestarted")
+
+    # ----- reload: a changed route is drained, an unchanged one kept -----
+    # (Env alone would not need new containers: it goes to dcgi-init with
+    # each request.  Memory is a setting of the container itself.)
+    t.ok(wait_until(lambda: len(idle("/a", True)) == 2 and len(idle("/b", True)) == 2,
+                    20 * SLOW), "both pools full again")
+    a_before, b_before = idle("/a"), idle("/b")
+    with open(s.conf, "w") as f:
+        f.write(conf.replace("MaxContainers 3\n", "").replace("WHO=first", "WHO=second\n    Memory 200m")
+                .replace("{port}", str(s.port)).replace("{root}", s.root)
+                .replace("{tmp}", s.tmpdir).replace("{repo}", os.path.dirname(os.path.dirname(
+                    os.path.dirname(os.path.abspath(__file__))))))
+    s.proc.send_signal(signal.SIGHUP)
+    t.ok(wait_until(lambda: "configuration reloaded" in log_of(s), 10 * SLOW), "reloaded")
+    t.ok(wait_until(lambda: len(idle("/b", True)) == 2 and not set(idle("/b")) & set(b_before),
+                    20 * SLOW),
+         "the changed route /b (Memory): its idle containers are replaced")
+    t.ok(not any(c in containers() for c in b_before), "the old ones are removed")
+    t.is_(idle("/a"), a_before, "the unchanged route /a keeps its idle containers")
+    st, h, body = get(s.port, "/b")
+    t.ok(st == 200 and b"WHO=second" in body and
+         "prestart;desc=hit" in h.get("Server-Timing", ""),
+         "a request to /b sees the new Env, prestarted")
+finally:
+    code = s.stop(timeout=30 * SLOW)
+t.is_(code, 0, "dcgid stops with exit code 0")
+t.ok(wait_until(lambda: containers() == [], 15), "after the stop no container is left")
+
+# ----- MaxContainers counts idle ones; an idle one gives way -----
+# (With a NOTIFY_SOCKET, as under systemd: STATUS= counts the ready ones.)
+notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+notify_name = "dcgitest-prestart-%d" % os.getpid()
+notify.bind("\0" + notify_name)
+notify.setblocking(False)
+notes = []
+
+
+def statuses():
+    while True:
+        try:
+            notes.append(notify.recv(4096).decode(errors="replace"))
+        except BlockingIOError:
+            return [l for m in notes for l in m.split("\n") if l.startswith("STATUS=")]
+
+
+os.environ["NOTIFY_SOCKET"] = "@" + notify_name
+s = Server(conf)
+del os.environ["NOTIFY_SOCKET"]
+try:
+    def inst():
+        return containers("dcgi.instance")
+    t.ok(wait_until(lambda: "prestarted containers ready:" in log_of(s) and
+                    len(idle("/a")) + len(idle("/b")) + len(idle("/old")) == 3, 30 * SLOW),
+         "MaxContainers 3: three idle containers in all (Prestart 2 + 2 + 1 asked)")
+    time.sleep(1.5)
+    t.is_(len(inst()), 3, "and no more are started")
+    t.ok(wait_until(lambda: "STATUS=0 connections, 0 containers running, 3 prestarted"
+                    in statuses(), 5 * SLOW),
+         "systemd's STATUS= says 3 prestarted (%s)" % (statuses()[-1:] or "none"))
+    st, h, body = get(s.port, "/c")
+    t.ok(st == 200 and len(body.strip()) == 12,
+         "a request to a route without Prestart is served (an idle container gave way)")
+    t.ok(wait_until(lambda: len(idle("/a")) + len(idle("/b")) + len(idle("/old")) == 3,
+                    20 * SLOW), "then the pools fill again to 3")
+
+    # ----- SIGKILL, and a restart removes what the killed dcgid left -----
+    left = inst()
+    s.proc.send_signal(signal.SIGKILL)
+    s.proc.wait(10)
+    s.proc = None
+    t.ok(len(left) == 3 and all(c in containers() for c in left),
+         "after SIGKILL its idle containers are still there")
+    s.start(timeout=30 * SLOW)
+    t.ok(wait_until(lambda: not any(c in containers() for c in left), 20 * SLOW),
+         "the restarted dcgid removes them")
+    t.ok(wait_until(lambda: len(inst()) == 3, 20 * SLOW), "and prestarts its own")
+finally:
+    code = s.stop(timeout=30 * SLOW)
+t.is_(code, 0, "exit 0")
+t.ok(wait_until(lambda: containers() == [], 15), "no container left")
+docker("rmi", TAG)
+t.done()
