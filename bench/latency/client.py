@@ -4,6 +4,7 @@ its wall time measured, p50/p99 computed over all of them.
 
     client.py http PORT PATH   [options]   GET http://127.0.0.1:PORT/PATH
     client.py raw  SOCKET      [options]   the Docker Engine API sequence
+    client.py warm SOCKET INIT [options]   write to a container that waits
 
 Options: -n N (requests measured), -c C (concurrent workers), -w W (warm-up
 requests, sequential, not measured), -o FILE (JSON: every sample and the
@@ -15,7 +16,9 @@ http: each worker keeps one HTTP/1.1 keep-alive connection (a new one after
 an error or a close); a request counts from sending it to having read the
 whole response.  A response is an error unless its status is 201 and its
 body is "created" (what /cgi/status prints).  Server-Timing headers (dcgid)
-are kept per request.
+are kept per request; with dcgid's `Prestart` one of them says
+prestart;desc=hit (a ready one) or miss (started cold), and the summary
+counts them.
 
 raw: the floor, what any program serving a request with a fresh container
 must do at least, on raw AF_UNIX sockets to the engine (API 1.41):
@@ -35,6 +38,19 @@ complete (dcgid answers at EOF and removes the container afterwards, off the
 client's clock).  The time including the DELETE is kept too ("total").
 Each worker keeps one keep-alive control connection for create, start and
 delete, and opens a new connection per attach, as dcgid does.
+
+warm: the floor of a prestarted container (dcgid's `Prestart N`), what is
+left of a request once a container is created, attached, started and
+waiting on stdin in dcgi-init (httpd/init/dcgi-init.c).  Per request,
+untimed: create with the spec dcgid's pool sends (Image by ID, Entrypoint
+["/.dcgi/init"], Cmd ["/cgi/status"], no Env, the raw kind's HostConfig
+plus the bind INIT:/.dcgi/init:ro; label dcgi.bench=latency-warm), attach
+(101), start, then a pause (50 ms) so that dcgi-init waits in read().
+Timed: write the 4-byte big-endian length and the NUL-ended NAME=value
+strings (the raw kind's CGI-sized Env), shutdown(SHUT_WR), read the
+multiplexed stream until EOF.  Untimed: DELETE ?force=true.  Phases:
+"setup" (create+attach+start), "fb" (write to the first byte), "eof" (the
+measured latency), "delete".  The output is checked as for raw.
 
 Everything goes to 127.0.0.1 or the local Docker socket only.
 """
@@ -84,9 +100,12 @@ class HttpWorker:
                                                        timeout=60)
             self.conn.request("GET", self.t.path)
             r = self.conn.getresponse()
+            t_head = time.perf_counter()
             body = r.read()
             dt = time.perf_counter() - t0
-            extra = {}
+            # ttfb: to the response head, which dcgid sends once the
+            # function's header block is complete.
+            extra = {"ttfb": t_head - t0}
             st = r.getheader("Server-Timing")
             if st:
                 extra["server_timing"] = st
@@ -189,6 +208,53 @@ class ApiConn:
         return status, out
 
 
+def cgi_env():
+    """About what dcgid sends for GET /fn from python's http.client."""
+    return ["GATEWAY_INTERFACE=CGI/1.1", "SERVER_PROTOCOL=HTTP/1.1",
+            "SERVER_SOFTWARE=dcgid/bench", "SERVER_NAME=127.0.0.1",
+            "SERVER_PORT=8080", "REQUEST_METHOD=GET", "REQUEST_URI=/fn",
+            "SCRIPT_NAME=/fn", "PATH_INFO=", "QUERY_STRING=",
+            "REMOTE_ADDR=127.0.0.1", "REMOTE_PORT=40000",
+            "HTTP_HOST=127.0.0.1:8080", "HTTP_ACCEPT_ENCODING=identity"]
+
+
+def host_config():
+    """dcgid's HostConfig for a route with Network none, the defaults."""
+    return {
+        "NetworkMode": "none",
+        "Memory": 256 << 20, "MemorySwap": 256 << 20,
+        "PidsLimit": 128, "ReadonlyRootfs": True,
+        "CapDrop": ["ALL"], "SecurityOpt": ["no-new-privileges"],
+        "Tmpfs": {"/tmp": "rw,nosuid,nodev,noexec,size=64m"},
+        "LogConfig": {"Type": "none"},
+    }
+
+
+def read_to_eof(att):
+    """Read an attach stream (ApiConn) until EOF: (bytes, time of the first
+    byte or None, time of EOF).  Decode with demux()."""
+    raw, t_fb = att.buf, None
+    while True:
+        d = att.s.recv(65536)
+        if not d:
+            break
+        if t_fb is None:
+            t_fb = time.perf_counter()
+        raw += d
+    return raw, t_fb, time.perf_counter()
+
+
+def demux(raw):
+    """stdout of a multiplexed attach stream (8-byte frame headers)."""
+    out = b""
+    while len(raw) >= 8:
+        n = int.from_bytes(raw[4:8], "big")
+        if raw[0] == 1:
+            out += raw[8:8 + n]
+        raw = raw[8 + n:]
+    return out
+
+
 class RawTarget:
     def __init__(self, sock):
         self.sock = sock
@@ -202,27 +268,13 @@ class RawTarget:
         with self.lock:
             self.seq += 1
             n = self.seq
-        # About what dcgid sends for GET /fn from python's http.client.
-        env = ["GATEWAY_INTERFACE=CGI/1.1", "SERVER_PROTOCOL=HTTP/1.1",
-               "SERVER_SOFTWARE=dcgid/bench", "SERVER_NAME=127.0.0.1",
-               "SERVER_PORT=8080", "REQUEST_METHOD=GET", "REQUEST_URI=/fn",
-               "SCRIPT_NAME=/fn", "PATH_INFO=", "QUERY_STRING=",
-               "REMOTE_ADDR=127.0.0.1", "REMOTE_PORT=40000",
-               "HTTP_HOST=127.0.0.1:8080", "HTTP_ACCEPT_ENCODING=identity"]
         return {
-            "Image": IMAGE, "Cmd": COMMAND, "Env": env,
+            "Image": IMAGE, "Cmd": COMMAND, "Env": cgi_env(),
             "OpenStdin": True, "StdinOnce": True, "AttachStdin": True,
             "AttachStdout": True, "AttachStderr": True, "Tty": False,
             "Labels": {"dcgi.bench": "latency-raw",
                        "dcgi.request": "raw-%d" % n},
-            "HostConfig": {
-                "NetworkMode": "none",
-                "Memory": 256 << 20, "MemorySwap": 256 << 20,
-                "PidsLimit": 128, "ReadonlyRootfs": True,
-                "CapDrop": ["ALL"], "SecurityOpt": ["no-new-privileges"],
-                "Tmpfs": {"/tmp": "rw,nosuid,nodev,noexec,size=64m"},
-                "LogConfig": {"Type": "none"},
-            },
+            "HostConfig": host_config(),
         }
 
 
@@ -253,21 +305,8 @@ class RawWorker:
                 raise RuntimeError("start: %d %r" % (st, body[:200]))
             t_st = time.perf_counter()
             att.s.shutdown(socket.SHUT_WR)
-            # Demultiplex until EOF: 8-byte frame headers, then payload.
-            raw, out, t_fb = att.buf, b"", None
-            while True:
-                d = att.s.recv(65536)
-                if not d:
-                    break
-                if t_fb is None:
-                    t_fb = time.perf_counter()
-                raw += d
-            t_eof = time.perf_counter()
-            while len(raw) >= 8:
-                n = int.from_bytes(raw[4:8], "big")
-                if raw[0] == 1:
-                    out += raw[8:8 + n]
-                raw = raw[8 + n:]
+            raw, t_fb, t_eof = read_to_eof(att)
+            out = demux(raw)
             att.close()
             att = None
             st, body = self.ctl.request("DELETE", "/containers/%s?force=true" % cid)
@@ -294,6 +333,114 @@ class RawWorker:
                 except Exception:       # noqa: BLE001
                     pass
             return time.perf_counter() - t0, "%s: %s" % (type(e).__name__, e), extra
+
+    def close(self):
+        self.ctl.close()
+
+
+# --- warm ------------------------------------------------------------------------
+
+INIT_PATH = "/.dcgi/init"       # where dcgid binds dcgi-init (DCGI_INIT_PATH)
+WARM_PAUSE = 0.05               # after start, before the clock: init waits
+
+
+class WarmTarget:
+    def __init__(self, sock, init):
+        self.sock, self.init = sock, init
+        self.seq = 0
+        self.lock = threading.Lock()
+        # dcgid's pool creates from the image ID the name led to.
+        c = ApiConn(sock)
+        st, body = c.request("GET", "/images/%s/json" % IMAGE)
+        c.close()
+        if st != 200:
+            raise RuntimeError("image %s: %d %r" % (IMAGE, st, body[:200]))
+        self.image_id = json.loads(body)["Id"]
+        env = b"".join(e.encode() + b"\0" for e in cgi_env())
+        self.stdin = len(env).to_bytes(4, "big") + env
+
+    def worker(self):
+        return WarmWorker(self)
+
+    def spec(self):
+        with self.lock:
+            self.seq += 1
+            n = self.seq
+        hc = host_config()
+        hc["Binds"] = ["%s:%s:ro" % (self.init, INIT_PATH)]
+        return {
+            "Image": self.image_id, "Entrypoint": [INIT_PATH],
+            "Cmd": COMMAND,
+            "OpenStdin": True, "StdinOnce": True, "AttachStdin": True,
+            "AttachStdout": True, "AttachStderr": True, "Tty": False,
+            "Labels": {"dcgi.bench": "latency-warm",
+                       "dcgi.request": "warm-%d" % n},
+            "HostConfig": hc,
+        }
+
+
+class WarmWorker:
+    def __init__(self, target):
+        self.t = target
+        self.ctl = ApiConn(target.sock)
+
+    def once(self):
+        """(seconds, error or None, extra dict): only the write to EOF."""
+        cid = None
+        att = None
+        extra = {}
+        t0 = time.perf_counter()
+        t_w = None
+        try:
+            # Untimed: what dcgid's pool did before the request came.
+            st, body = self.ctl.request("POST", "/containers/create", self.t.spec())
+            if st != 201:
+                raise RuntimeError("create: %d %r" % (st, body[:200]))
+            cid = json.loads(body)["Id"]
+            att = ApiConn(self.t.sock)
+            st, _ = att.request("POST", "/containers/%s/attach?stream=1&stdin=1"
+                                "&stdout=1&stderr=1" % cid, upgrade=True)
+            if st != 101:
+                raise RuntimeError("attach: %d" % st)
+            st, body = self.ctl.request("POST", "/containers/%s/start" % cid)
+            if st not in (204, 304):
+                raise RuntimeError("start: %d %r" % (st, body[:200]))
+            t_st = time.perf_counter()
+            time.sleep(WARM_PAUSE)
+            if att.buf:
+                raise RuntimeError("output before the request: %r" % att.buf[:120])
+            # Timed: the request, as dcgid hands it to a prestarted one.
+            t_w = time.perf_counter()
+            att.s.sendall(self.t.stdin)
+            att.s.shutdown(socket.SHUT_WR)
+            raw, t_fb, t_eof = read_to_eof(att)
+            out = demux(raw)
+            att.close()
+            att = None
+            # Untimed: removal, as dcgid does after answering.
+            st, body = self.ctl.request("DELETE", "/containers/%s?force=true" % cid)
+            cid = None
+            t_del = time.perf_counter()
+            if st != 204:
+                raise RuntimeError("delete: %d %r" % (st, body[:200]))
+            extra = {"setup": t_st - t0, "fb": (t_fb or t_eof) - t_w,
+                     "eof": t_eof - t_w, "delete": t_del - t_eof}
+            if b"Status: 201" not in out or not out.endswith(b"created"):
+                return t_eof - t_w, "output %r" % out[:120], extra
+            return t_eof - t_w, None, extra
+        except Exception as e:          # noqa: BLE001 - count every failure
+            self.ctl.close()
+            if att is not None:
+                att.close()
+            if cid is not None:         # never leave one behind
+                try:
+                    c = ApiConn(self.t.sock)
+                    c.request("DELETE", "/containers/%s?force=true" % cid)
+                    c.close()
+                except Exception:       # noqa: BLE001
+                    pass
+            return (time.perf_counter() - (t_w or t0),
+                    "%s: %s" % (type(e).__name__, e), extra)
 
     def close(self):
         self.ctl.close()
@@ -358,9 +505,15 @@ def summarize(samples, wall):
         if "server_timing" in s:
             for k, v in parse_server_timing(s["server_timing"]).items():
                 phases.setdefault(k, []).append(v)
-        for k in ("create", "attach", "start", "fb", "eof", "delete", "total"):
+        for k in ("setup", "ttfb", "create", "attach", "start", "fb", "eof", "delete",
+                  "total"):
             if k in s:
                 phases.setdefault(k, []).append(s[k] * 1000)
+    # dcgid's Prestart: did the request take a prestarted container?
+    st = [s.get("server_timing", "") for s in samples]
+    if any("prestart;desc=" in x for x in st):
+        summ["prestart_hits"] = sum("prestart;desc=hit" in x for x in st)
+        summ["prestart_misses"] = sum("prestart;desc=miss" in x for x in st)
     summ["phases_p50_ms"] = {k: pct(v, 50) for k, v in phases.items()}
     summ["phases_p99_ms"] = {k: pct(v, 99) for k, v in phases.items()}
     return summ
@@ -368,7 +521,7 @@ def summarize(samples, wall):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("kind", choices=("http", "raw"))
+    ap.add_argument("kind", choices=("http", "raw", "warm"))
     ap.add_argument("where", nargs="+")
     ap.add_argument("-n", type=int, default=50)
     ap.add_argument("-c", type=int, default=1)
@@ -379,6 +532,10 @@ def main():
     a = ap.parse_args()
     if a.kind == "http":
         target = HttpTarget(int(a.where[0]), a.where[1])
+    elif a.kind == "warm":
+        if len(a.where) != 2:
+            ap.error("warm SOCKET INIT: INIT, the path of dcgi-init on the host")
+        target = WarmTarget(a.where[0], a.where[1])
     else:
         target = RawTarget(a.where[0])
 
@@ -398,6 +555,9 @@ def main():
     if summ["errors"] or werr:
         for e in (werr + summ["first_errors"])[:5]:
             print("    error: %s" % e)
+    if "prestart_hits" in summ:
+        print("    prestart: %d hit, %d miss of %d" % (
+            summ["prestart_hits"], summ["prestart_misses"], summ["n"]))
     if summ["phases_p50_ms"]:
         print("    phases p50 (ms): " + ", ".join(
             "%s %.1f" % kv for kv in summ["phases_p50_ms"].items()))
