@@ -1590,8 +1590,10 @@ pool_ready(const struct dcgi_job *j)
 
 	if (rs == NULL || rs->conf != j->conf || rs->nready == 0)
 		return NULL;
+	/* One whose stream has ended, unseen yet, is not taken (it goes
+	 * when the loop sees its EOF). */
 	for (struct pooled *p = rs->phead; p != NULL; p = p->next)
-		if (p->state == POOL_READY)
+		if (p->state == POOL_READY && docker_attach_idle(p->att))
 			return p;
 	return NULL;
 }

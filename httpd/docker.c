@@ -590,6 +590,23 @@ fail:
 	return NULL;
 }
 
+/*
+ * Is the stream open with nothing waiting to be read?  An EOF (the
+ * container died, the engine went away) may be in the socket before the
+ * loop has seen it: a peek tells.
+ */
+int
+docker_attach_idle(const struct docker_attach *a)
+{
+	char c;
+	ssize_t n;
+
+	if (a == NULL || a->state != ATT_STREAM || a->io.fd == -1)
+		return 0;
+	n = recv(a->io.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 void
 docker_attach_rebind(struct docker_attach *a, docker_attach_cb fn, void *arg)
 {

@@ -67,6 +67,8 @@ typedef int	(*docker_attach_cb)(void *arg, enum docker_event,
 
 struct docker_attach *docker_attach(struct docker *, const char *id,
 		    docker_attach_cb, void *arg);
+/* Open, and nothing (no output, no EOF) waiting to be read. */
+int		 docker_attach_idle(const struct docker_attach *);
 /* Someone else gets the events from now on (a prestarted container is
  * handed to its request). */
 void		 docker_attach_rebind(struct docker_attach *, docker_attach_cb,
