@@ -1535,10 +1535,10 @@ pool_fill(struct dcgi_route *rs)
 
 /*
  * After a job: refill a route's pool once none of its requests runs, or
- * at once when fewer than half are left.  A container started beside
- * requests of its own route slows them down (bench/prestart.sh: 4 at once
- * took 20 ms longer than the floor); between bursts the pool fills in the
- * pause, under steady load it keeps at least half.
+ * at once when fewer than half are left.  A container started beside a
+ * request slows it down (bench/prestart.sh: 10-15 ms); between bursts the
+ * pool fills in the pause, under steady load it keeps at least half.  (The
+ * 5 s look at the image fills it too, whatever runs.)
  */
 static void
 pools_fill(struct dcgi *dc)
