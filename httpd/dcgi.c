@@ -202,7 +202,7 @@ static int	queue_needs_capacity(const struct dcgi *);
 static void	orphan_adopt(struct dcgi *, struct docker_call *,
 		    const char *);
 static void	container_name(struct dcgi *, char *, size_t);
-static void	container_remove_unanswered(struct dcgi *, const char *);
+static void	container_create_failed(struct dcgi *, const char *, int);
 
 static int64_t
 now_us(void)
@@ -1023,8 +1023,8 @@ job_created(void *arg, int status, json_t *body, const char *err)
 	const char *id = json_string_value(json_object_get(body, "Id"));
 
 	j->call = NULL;
+	container_create_failed(j->dc, j->cname, status);
 	if (status == 0) {
-		container_remove_unanswered(j->dc, j->cname);
 		log_msg(LOG_LV_ERROR, j->reqid, "%s: Docker engine at %s "
 		    "unreachable (%s): 503; is dockerd running?",
 		    j->name, docker_host(j->dc->docker),
@@ -1337,8 +1337,7 @@ pool_created(void *arg, int status, json_t *body, const char *err)
 	char why[300];
 
 	p->call = NULL;
-	if (status == 0)
-		container_remove_unanswered(p->rs->dc, p->cname);
+	container_create_failed(p->rs->dc, p->cname, status);
 	if (status != 201 || id == NULL || strlen(id) >= sizeof(p->cid)) {
 		snprintf(why, sizeof(why), "create: %s", msg ? msg : err ? err :
 		    "unexpected answer");
@@ -2105,12 +2104,20 @@ container_name(struct dcgi *dc, char *buf, size_t len)
 	snprintf(buf, len, "dcgi-%s-%" PRIu64, inst, ++dc->nnames);
 }
 
-/* A create that got no answer: the container may exist all the same. */
+/*
+ * A create that failed may have made its container all the same: with no
+ * answer (status 0), or when the engine says the name is taken (409): a
+ * connection that broke after the engine made it, and libcurl sent the
+ * request again on a new one.  Remove it by name (404 is fine).
+ */
 static void
-container_remove_unanswered(struct dcgi *dc, const char *name)
+container_create_failed(struct dcgi *dc, const char *name, int status)
 {
-	log_warn("no answer to the create of container %s: removing it in "
-	    "case it was made", name);
+	if (status != 0 && status != 409)
+		return;
+	log_warn("create of container %s: %s: removing it in case it was "
+	    "made", name, status == 0 ? "no answer" : "the name is taken "
+	    "(an earlier try of the same create)");
 	container_remove(dc, name);
 }
 
@@ -2129,8 +2136,8 @@ orphan_created(void *arg, int status, json_t *body, const char *err)
 
 	if (status == 201 && id != NULL)
 		container_remove(o->dc, id);
-	else if (status == 0)
-		container_remove_unanswered(o->dc, o->name);
+	else
+		container_create_failed(o->dc, o->name, status);
 	free(o);
 }
 
