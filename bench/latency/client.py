@@ -230,6 +230,18 @@ def host_config():
     }
 
 
+def remove_quietly(sock, cid):
+    """After a failure: never leave a container behind (cid None: none)."""
+    if cid is None:
+        return
+    try:
+        c = ApiConn(sock)
+        c.request("DELETE", "/containers/%s?force=true" % cid)
+        c.close()
+    except Exception:       # noqa: BLE001
+        pass
+
+
 def read_to_eof(att):
     """Read an attach stream (ApiConn) until EOF: (bytes, time of the first
     byte or None, time of EOF).  Decode with demux()."""
@@ -325,13 +337,7 @@ class RawWorker:
             self.ctl.close()
             if att is not None:
                 att.close()
-            if cid is not None:         # never leave one behind
-                try:
-                    c = ApiConn(self.t.sock)
-                    c.request("DELETE", "/containers/%s?force=true" % cid)
-                    c.close()
-                except Exception:       # noqa: BLE001
-                    pass
+            remove_quietly(self.t.sock, cid)
             return time.perf_counter() - t0, "%s: %s" % (type(e).__name__, e), extra
 
     def close(self):
@@ -432,13 +438,7 @@ class WarmWorker:
             self.ctl.close()
             if att is not None:
                 att.close()
-            if cid is not None:         # never leave one behind
-                try:
-                    c = ApiConn(self.t.sock)
-                    c.request("DELETE", "/containers/%s?force=true" % cid)
-                    c.close()
-                except Exception:       # noqa: BLE001
-                    pass
+            remove_quietly(self.t.sock, cid)
             return (time.perf_counter() - (t_w or t0),
                     "%s: %s" % (type(e).__name__, e), extra)
 
