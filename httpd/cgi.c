@@ -148,9 +148,13 @@ cgi_env(const struct http_request *r, const struct cgi_context *cx)
 	/* The raw request-target minus any absolute-form prefix. */
 	cgi_add(&vs, "REQUEST_URI", r->rawpath ? r->rawpath : r->target);
 	cgi_add(&vs, "SCRIPT_NAME", cx->script_name);
-	/* RFC 3875 §4.1.5: PATH_INFO is the rest, unset when empty. */
-	if (strlen(path) > plen && strncmp(path, cx->script_name, plen) == 0)
-		cgi_add(&vs, "PATH_INFO", path + plen);
+	/*
+	 * RFC 3875 §4.1.5: PATH_INFO is the rest of the path.  Set to ""
+	 * when there is none (the grammar allows it; Go's cgi host does the
+	 * same, and scripts read it without checking that it is there).
+	 */
+	cgi_add(&vs, "PATH_INFO", strlen(path) > plen &&
+	    strncmp(path, cx->script_name, plen) == 0 ? path + plen : "");
 	/* §4.1.7: QUERY_STRING is always set, empty without a query. */
 	cgi_add(&vs, "QUERY_STRING", r->query ? r->query : "");
 	cgi_add(&vs, "REMOTE_ADDR", cx->remote_addr);

@@ -749,10 +749,10 @@ prefix_check(const char *s)
 
 	if (s[0] != '/')
 		return "a route prefix starts with '/'";
+	if (len >= CONF_PREFIX_MAX)
+		return "longer than 1024 characters";
 	if (len == 1)
 		return NULL;
-	if (s[len - 1] == '/')
-		return "no trailing '/' (only \"/\" itself ends in '/')";
 	for (q = s; *q != '\0'; q++) {
 		if (*q == '%')
 			return "no '%': the prefix is matched against the "
@@ -1722,6 +1722,10 @@ static const struct directive directives[] = {
 	    max_containers, F_INT, 1, 100000, "1 to 100000"),
 	NUMDIR("MaxConnections", W_TOP, N_COUNT, B_CONF, struct conf,
 	    max_connections, F_INT, 1, 1000000, "1 to 1000000"),
+	NUMDIR("MaxConnectionsPerClient", W_TOP, N_COUNT, B_CONF, struct conf,
+	    max_conns_per_client, F_INT, 0, 1000000, "0 (off) to 1000000"),
+	NUMDIR("MaxContainersPerClient", W_TOP, N_COUNT, B_CONF, struct conf,
+	    max_containers_per_client, F_INT, 0, 100000, "0 (off) to 100000"),
 	NUMDIR("MaxRequestLine", W_TOP, N_SIZE, B_CONF, struct conf,
 	    max_request_line, F_SIZE, 256, MB, "256 to 1m"),
 	NUMDIR("MaxHeaderSize", W_TOP, N_SIZE, B_CONF, struct conf,
@@ -2429,6 +2433,8 @@ conf_defaults(struct parser *p)
 	c->tls_tickets = 1;
 	c->tls_protocols = CONF_TLS_1_2 | CONF_TLS_1_3;
 	c->max_connections = 1024;
+	c->max_conns_per_client = 256;
+	c->max_containers_per_client = 16;
 	c->max_request_line = 8 * KB;
 	c->max_header_size = 16 * KB;
 	c->max_headers = 100;
@@ -2525,7 +2531,10 @@ conf_unref(struct conf *c)
 
 /*
  * A prefix matches the path itself and anything below it: "/vote" takes
- * "/vote", "/vote/" and "/vote/x", not "/voter".  The longest one wins.
+ * "/vote", "/vote/" and "/vote/x", not "/voter".  A prefix with a trailing
+ * slash, "/app/", takes "/app/" and what is below it, and "/app" too: the
+ * server answers that with a 301 to "/app/" (as nginx and Go's cgi host
+ * mount such a handler).  The longest one wins.
  */
 const struct conf_route *
 conf_route_match(const struct conf *c, const char *path)
@@ -2540,7 +2549,12 @@ conf_route_match(const struct conf *c, const char *path)
 		if (r->prefix == NULL)
 			continue;
 		n = strlen(r->prefix);
-		if (n > 1 && (strncmp(path, r->prefix, n) != 0 ||
+		if (n > 1 && r->prefix[n - 1] == '/') {
+			if (strncmp(path, r->prefix, n) != 0 &&
+			    (strncmp(path, r->prefix, n - 1) != 0 ||
+			    path[n - 1] != '\0'))
+				continue;
+		} else if (n > 1 && (strncmp(path, r->prefix, n) != 0 ||
 		    (path[n] != '\0' && path[n] != '/')))
 			continue;
 		if (best == NULL || n > bestlen) {

@@ -54,6 +54,8 @@ struct conf_run {
 	size_t		 nmounts;
 };
 
+#define CONF_PREFIX_MAX	1025	/* a route prefix and its NUL */
+
 struct conf_route {
 	char		*prefix;	/* "/vote": matches /vote and /vote/... */
 	struct conf_run	 run;
@@ -104,6 +106,8 @@ struct conf {
 
 	/* Limits and timeouts (all have defaults; see conf.c). */
 	int		 max_connections;	/* 1024 */
+	int		 max_conns_per_client;	/* 256; 0: no limit */
+	int		 max_containers_per_client;	/* 16; 0: no limit */
 	size_t		 max_request_line;	/* 8k: 414 beyond */
 	size_t		 max_header_size;	/* 16k: 431 beyond */
 	int		 max_headers;		/* 100: 431 beyond */

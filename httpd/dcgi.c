@@ -1,5 +1,5 @@
 /*
- * dcgi.c: one request served by one fresh container.
+ * dcgi.c: container jobs, and the prestarted containers they may take.
  *
  * A job is a state machine (enum dcgi_state):
  *
@@ -9,13 +9,31 @@
  * is POST /containers/create with the CGI environment; ATTACH connects
  * the stream before the process starts so no output is lost; START is
  * POST /containers/{id}/start; RUN writes the body to stdin, half-closes
- * it, and turns stdout into the HTTP response.  Whatever way a job ends
- * (answered, failed, timed out, client gone), job_end() removes the
+ * it, and turns stdout into the response.  Whatever way a job ends
+ * (answered, failed, timed out, cancelled), job_end() removes the
  * container with DELETE ?force=true: nothing is left behind.
  *
  * With Prestart, a route keeps containers that went through CREATE,
  * ATTACH and START ahead of time (its pool, "prestarted containers"
  * below): a job that finds one ready goes straight to RUN with it.
+ *
+ * Ownership:
+ *   - struct dcgi_job: created by dcgi_start()/dcgi_run_item(), owned by
+ *     the dcgi (dc->jobs) until job_end(), which unlinks it and frees it
+ *     at the end of the loop iteration (loop_defer_free): callers up the
+ *     stack may still read j->dead.  It owns its environment, its body,
+ *     its engine call and its attach stream.  Its consumer's struct sink
+ *     is borrowed: j->sink is set until the job calls end() on it or the
+ *     consumer cancels (job_cancel), and is never named after that.  A
+ *     sink op never calls back into this file (sink.h), so after each
+ *     sink call only the sink's answer is checked, not j itself.
+ *   - struct pooled (a prestarted container): owned by its route's pool
+ *     (struct dcgi_route) from pool_create() to pooled_free(); a job that
+ *     takes one takes its attach stream and container id with it.
+ *   - struct removal, struct orphan: own themselves; freed when the
+ *     engine has answered.
+ *   - Engine calls (docker.h) call back into this file only from the
+ *     loop; a job or pool entry that goes first forgets or rebinds them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -32,22 +50,20 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "cache.h"
 #include "cgi.h"
+#include "client.h"
 #include "conf.h"
 #include "dcgi.h"
 #include "docker.h"
-#include "http.h"
+#include "envblock.h"
 #include "log.h"
 #include "loop.h"
-#include "server.h"
+#include "sink.h"
 
 #define DCGI_QUEUE_WAIT_MS	2000		/* MaxConcurrent full: then 503 */
 #define DCGI_HEAD_MAX		(64 * 1024)	/* the CGI header block */
 #define DCGI_QUEUED_MAX		(256 * 1024)	/* output before pausing */
 #define DCGI_TMPFS		"rw,nosuid,nodev,noexec,size=64m"
-#define DCGI_CACHE_BYTES	(64 * 1024 * 1024)	/* all cached responses */
-#define DCGI_CACHE_ENTRY	(1024 * 1024)		/* one response */
 
 enum dcgi_state {
 	DCGI_QUEUED,	/* waiting for a slot */
@@ -108,31 +124,22 @@ struct dcgi_route {
 };
 
 struct dcgi_job {
+	struct source	  src;		/* what the consumer cancels, resumes */
 	struct dcgi	 *dc;
 	struct dcgi_job	 *prev, *next;	/* all jobs */
 	struct dcgi_job	 *qnext;	/* the wait queue */
 	int		  queued;
-	struct conn	 *conn;		/* NULL once answered or gone */
+	struct sink	 *sink;		/* the consumer; NULL once told or gone */
 	struct conf	 *conf;
 	const struct conf_route *route;	/* an HTTP request, or */
 	const struct conf_queue *queue;	/* a queue item */
 	const struct conf_run *run;	/* either's container settings */
 	char		  name[256];	/* "route /vote", "queue votes" */
 	struct dcgi_route *rs;
-	dcgi_done_fn	  done;		/* a queue item's end */
-	void		 *done_arg;
-	char		**env;		/* a queue item's environment */
-	char		 *item;
+	struct client	 *client;	/* whom it runs for; NULL: a queue item */
+	char		**env;		/* the environment (one allocation) */
+	char		 *body;		/* stdin: the request body, the item */
 
-	/* Cache: the job that fills an entry, or one that waits for it. */
-	struct cache_entry *centry;
-	int		  cleader;
-	int		  cwaiting;
-	struct dcgi_job	 *cnext;	/* the entry's waiters */
-	char		 *ckey;
-	int		  cstatus;	/* 0: not capturing */
-	char		 *chdrs, *cbody;
-	size_t		  chlen, cblen, cbcap;
 	enum dcgi_state	  state;
 	int		  slot;		/* holds a MaxConcurrent slot */
 	int		  prestart;	/* 1: took a prestarted one, 2: none */
@@ -145,8 +152,7 @@ struct dcgi_job {
 	struct docker_attach *att;
 	struct loop_timer timer;
 
-	const char	 *in;		/* the request body, for stdin */
-	size_t		  inlen, inoff;
+	size_t		  inlen, inoff;	/* of body */
 
 	char		 *head;		/* stdout until the header block ends */
 	size_t		  headlen, headcap;
@@ -171,7 +177,6 @@ struct dcgi {
 	struct dcgi_route *routes;
 	struct dcgi_job	 *jobs;
 	struct dcgi_job	 *qhead, *qtail;
-	struct cache	 *cache;
 	size_t		  njobs;
 	size_t		  nremovals;	/* containers being removed */
 	struct removal	 *removals;
@@ -186,6 +191,7 @@ struct dcgi {
 struct removal;
 
 static void	job_end(struct dcgi_job *);
+static int	client_full(const struct dcgi_job *);
 static void	job_try(struct dcgi_job *);
 static void	removal_free(struct removal *);
 static void	container_remove(struct dcgi *, const char *);
@@ -349,12 +355,8 @@ dcgi_new(struct loop *loop, const struct conf *conf, char *err, size_t errlen)
 	(void)proc_starttime((long)getpid(), &start);
 	snprintf(dc->instance, sizeof(dc->instance), "%ld:%llu", (long)getpid(),
 	    start);
-	if ((dc->cache = cache_new(DCGI_CACHE_BYTES)) == NULL ||
-	    (dc->docker = docker_new(loop, conf->docker_host, err, errlen)) ==
+	if ((dc->docker = docker_new(loop, conf->docker_host, err, errlen)) ==
 	    NULL) {
-		if (dc->cache == NULL)
-			snprintf(err, errlen, "out of memory");
-		cache_free(dc->cache);
 		free(dc->init);
 		free(dc);
 		return NULL;
@@ -375,10 +377,9 @@ dcgi_free(struct dcgi *dc)
 	if (dc == NULL)
 		return;
 	dc->stopping = 1;
-	while (dc->jobs != NULL) {
-		dc->jobs->conn = NULL;
+	/* Their consumers have cancelled them by now (server_free()). */
+	while (dc->jobs != NULL)
 		job_end(dc->jobs);
-	}
 	/* Before docker_free(): their calls and attach streams go first. */
 	for (rs = dc->routes; rs != NULL; rs = rs->next)
 		route_pool_off(rs, NULL);
@@ -386,7 +387,6 @@ dcgi_free(struct dcgi *dc)
 	docker_free(dc->docker);	/* abandons the calls: no callback */
 	while (dc->removals != NULL)
 		removal_free(dc->removals);
-	cache_free(dc->cache);
 	while ((rs = dc->routes) != NULL) {
 		dc->routes = rs->next;
 		route_state_free(rs);
@@ -452,34 +452,43 @@ job_timing(struct dcgi_job *j, char *buf, size_t len)
 	    j->prestart == 2 ? ", prestart;desc=miss" : "");
 }
 
-/* Answer with an error (nothing was sent yet) and end the job. */
+/*
+ * Tell the consumer how the job ended, once; the job lets go of it.
+ * The sink only records it (sink.h): j is still whole afterwards.
+ */
+static void
+job_tell(struct dcgi_job *j, const struct sink_result *res)
+{
+	struct sink *sink = j->sink;
+
+	j->sink = NULL;
+	if (sink != NULL)
+		sink_end(sink, res);
+}
+
+/* End the job with an error: `status` when nothing was sent yet. */
 static void
 job_fail(struct dcgi_job *j, int status, const char *extra)
 {
+	struct sink_result res = { 0 };
 	char hdrs[512];
 	int n;
 
 	if (j->queue != NULL) {
-		dcgi_done_fn done = j->done;
-		j->done = NULL;
-		if (done != NULL)
-			done(j->done_arg, -1, status == 503 ? "the engine is "
-			    "unreachable" : status == 504 ? "Timeout" :
-			    "the container could not run");
-		job_end(j);
-		return;
-	}
-	if (j->conn != NULL && !j->answered) {
+		res.kind = SINK_EXITED;
+		res.status = -1;
+		res.why = status == 503 ? "the engine is unreachable" :
+		    status == 504 ? "Timeout" : "the container could not run";
+	} else if (!j->answered) {
 		n = job_timing(j, hdrs, sizeof(hdrs));
 		if (extra != NULL && n > 0 && (size_t)n < sizeof(hdrs))
 			snprintf(hdrs + n, sizeof(hdrs) - (size_t)n, "%s", extra);
-		conn_response_error(j->conn, status, hdrs);
-		j->conn = NULL;
-	} else if (j->conn != NULL) {
-		/* Halfway through a response: all we can do is cut it. */
-		conn_response_abort(j->conn);
-		j->conn = NULL;
-	}
+		res.kind = SINK_ERROR;
+		res.status = status;
+		res.headers = hdrs;
+	} else
+		res.kind = SINK_CUT;	/* halfway through: all we can do */
+	job_tell(j, &res);
 	job_end(j);
 }
 
@@ -488,21 +497,28 @@ job_timeout(struct loop_timer *t)
 {
 	struct dcgi_job *j = LOOP_OWNER(t, struct dcgi_job, timer);
 
-	if (j->state == DCGI_QUEUED && !j->queued && !j->cwaiting) {
+	if (j->state == DCGI_QUEUED && !j->queued) {
 		job_try(j);		/* the first attempt, just after start */
 		return;
 	}
-	if (j->cwaiting) {
-		log_msg(LOG_LV_WARN, j->reqid, "%s: no answer to the identical "
-		    "request this one waited for: 504", j->name);
-		job_fail(j, 504, NULL);
+	if (j->state == DCGI_QUEUED && client_full(j)) {
+		/* One client's burst: a line for the burst, not each request. */
+		if (client_limited(j->client, CLIENT_CONTAINERS, now_us() / 1000))
+			log_msg(LOG_LV_WARN, j->reqid, "%s: client %s holds "
+			    "MaxContainersPerClient (%d) containers: its "
+			    "requests that wait longer than %dms get 503 "
+			    "(said once per burst)", j->name, j->client->name,
+			    j->conf->max_containers_per_client,
+			    DCGI_QUEUE_WAIT_MS);
+		job_fail(j, 503, "Retry-After: 1\r\n");
 		return;
 	}
 	if (j->state == DCGI_QUEUED) {
 		log_msg(LOG_LV_WARN, j->reqid, "%s: no container slot "
-		    "within %dms (MaxConcurrent %d, MaxContainers %d): 503",
-		    j->name, DCGI_QUEUE_WAIT_MS,
-		    j->route->max_concurrent, j->conf->max_containers);
+		    "within %dms (MaxConcurrent %d, MaxContainers %d)%s",
+		    j->name, DCGI_QUEUE_WAIT_MS, j->route ?
+		    j->route->max_concurrent : 0, j->conf->max_containers,
+		    j->route ? ": 503" : "");
 		job_fail(j, 503, "Retry-After: 1\r\n");
 		return;
 	}
@@ -511,178 +527,6 @@ job_timeout(struct loop_timer *t)
 	    (long long)j->run->timeout_ms, j->cid[0] ? j->cid : "-",
 	    j->answered ? " (response cut short)" : ": 504");
 	job_fail(j, 504, NULL);
-}
-
-/* ----- the micro-cache ----- */
-
-/* Does this response forbid being shared? */
-static int
-cache_forbidden(const struct cgi_response *cr)
-{
-	for (int i = 0; i < cr->nheaders; i++) {
-		const char *n = cr->headers[i].name, *v = cr->headers[i].value;
-
-		if (strcasecmp(n, "Set-Cookie") == 0)
-			return 1;
-		if (strcasecmp(n, "Cache-Control") == 0 &&
-		    (strcasestr(v, "private") != NULL ||
-		    strcasestr(v, "no-store") != NULL ||
-		    strcasestr(v, "no-cache") != NULL))
-			return 1;
-		if (strcasecmp(n, "Vary") == 0)
-			return 1;	/* we key on the URL only */
-	}
-	return 0;
-}
-
-/* The waiters of an entry that will not be filled run their own. */
-static void
-cache_wake(struct dcgi_job *w)
-{
-	while (w != NULL) {
-		struct dcgi_job *next = w->cnext;
-
-		w->cnext = NULL;
-		w->cwaiting = 0;
-		w->centry = NULL;
-		/* From the loop, not from inside another job's callback. */
-		loop_timer_set(w->dc->loop, &w->timer, 0);
-		w = next;
-	}
-}
-
-/* Stop capturing: the response is not for sharing after all. */
-static void
-cache_give_up(struct dcgi_job *j)
-{
-	struct dcgi_job *w;
-
-	j->cstatus = 0;
-	if (j->cleader && j->centry != NULL && j->centry->filling) {
-		w = j->centry->waiters;
-		j->centry->waiters = NULL;
-		cache_drop(j->dc->cache, j->centry);
-		cache_wake(w);
-	}
-	j->centry = NULL;
-	j->cleader = 0;
-}
-
-static void
-cache_capture_start(struct dcgi_job *j, const struct cgi_response *cr,
-    int status, const char *hdrs, size_t hlen)
-{
-	if (status != 200 || cache_forbidden(cr) ||
-	    (j->chdrs = malloc(hlen + 1)) == NULL) {
-		cache_give_up(j);
-		return;
-	}
-	memcpy(j->chdrs, hdrs, hlen);
-	j->chlen = hlen;
-	j->cstatus = status;
-}
-
-static void
-cache_capture(struct dcgi_job *j, const char *p, size_t n)
-{
-	if (j->cblen + n > DCGI_CACHE_ENTRY) {
-		cache_give_up(j);
-		return;
-	}
-	if (j->cblen + n > j->cbcap) {
-		size_t nc = j->cbcap ? j->cbcap : 4096;
-		char *nb;
-
-		while (nc < j->cblen + n)
-			nc *= 2;
-		if ((nb = realloc(j->cbody, nc)) == NULL) {
-			cache_give_up(j);
-			return;
-		}
-		j->cbody = nb;
-		j->cbcap = nc;
-	}
-	memcpy(j->cbody + j->cblen, p, n);
-	j->cblen += n;
-}
-
-/* Answer j from a complete entry (from the loop, never in dcgi_start). */
-static void
-cache_serve(struct dcgi_job *j, struct cache_entry *e)
-{
-	int64_t age = (now_us() / 1000 - e->stored) / 1000;
-	char *hdrs;
-	int n;
-
-	if (j->conn == NULL) {
-		job_end(j);
-		return;
-	}
-	n = asprintf(&hdrs, "%.*sAge: %lld\r\nServer-Timing: cache;desc=hit\r\n",
-	    (int)e->hlen, e->headers, (long long)(age < 0 ? 0 : age));
-	if (n == -1) {
-		job_fail(j, 500, NULL);
-		return;
-	}
-	j->answered = 1;
-	if (conn_response_start(j->conn, e->status, hdrs, (size_t)n,
-	    (int64_t)e->blen) == 0 &&
-	    conn_response_data(j->conn, e->body, e->blen) == 0)
-		conn_response_end(j->conn);
-	free(hdrs);
-	j->conn = NULL;
-	job_end(j);
-}
-
-/* The leader's response is complete: keep it and answer the waiters. */
-static void
-cache_store(struct dcgi_job *j)
-{
-	struct cache_entry *e = j->centry;
-	struct dcgi_job *w;
-
-	if (!j->cleader || e == NULL || !e->filling)
-		return;
-	w = e->waiters;
-	e->waiters = NULL;
-	j->centry = NULL;
-	j->cleader = 0;
-	j->cstatus = 0;
-	if (cache_fill(j->dc->cache, e, 200, j->chdrs, j->chlen, j->cbody,
-	    j->cblen, now_us() / 1000, j->route->cache_ms) == -1) {
-		cache_wake(w);
-		return;
-	}
-	while (w != NULL) {
-		struct dcgi_job *next = w->cnext;
-
-		w->cnext = NULL;
-		w->cwaiting = 0;
-		w->centry = NULL;
-		cache_serve(w, e);
-		w = next;
-	}
-}
-
-/* A job ends: a leader's unfilled entry goes, a waiter leaves the line. */
-static void
-cache_release(struct dcgi_job *j)
-{
-	struct dcgi_job **pp;
-
-	if (j->cleader) {
-		cache_give_up(j);
-		return;
-	}
-	if (j->cwaiting && j->centry != NULL) {
-		for (pp = &j->centry->waiters; *pp != NULL; pp = &(*pp)->cnext)
-			if (*pp == j) {
-				*pp = j->cnext;
-				break;
-			}
-		j->cwaiting = 0;
-		j->centry = NULL;
-	}
 }
 
 /* The function's header block is complete in j->head[0..len). */
@@ -704,10 +548,12 @@ job_headers(struct dcgi_job *j, size_t len)
 		return;
 	}
 	if (kind == CGI_LOCAL_REDIRECT) {
-		struct conn *c = j->conn;
-		j->conn = NULL;
+		struct sink_result res = { 0 };
+
+		res.kind = SINK_REDIRECT;
+		res.location = cr.location;
 		j->answered = 1;
-		conn_response_redirect(c, cr.location);
+		job_tell(j, &res);
 		job_end(j);
 		return;
 	}
@@ -729,25 +575,23 @@ job_headers(struct dcgi_job *j, size_t len)
 	for (int i = 0; i < cr.nheaders; i++)
 		hlen += (size_t)snprintf(hdrs + hlen, cap - hlen, "%s: %s\r\n",
 		    cr.headers[i].name, cr.headers[i].value);
-	if (j->cleader)
-		cache_capture_start(j, &cr, status, hdrs, hlen);
 	n = job_timing(j, hdrs + hlen, cap - hlen);
 	if (n > 0 && (size_t)n < cap - hlen)
 		hlen += (size_t)n;
 	j->cl_left = cr.content_length;
 	j->answered = 1;
-	if (conn_response_start(j->conn, status, hdrs, hlen,
-	    cr.content_length) == -1)
-		j->conn = NULL;		/* closed; the job ends on EOF */
+	n = sink_head(j->sink, status, hdrs, hlen, cr.content_length);
 	free(hdrs);
+	if (n == -1)
+		job_fail(j, 500, NULL);	/* the consumer has gone: cut */
 }
 
-/* Body bytes from the function to the client. */
+/* Body bytes from the function to the consumer. */
 static void
 job_body(struct dcgi_job *j, const char *p, size_t n)
 {
-	if (j->conn == NULL)
-		return;
+	ssize_t held;
+
 	if (j->cl_left >= 0) {
 		if ((int64_t)n > j->cl_left) {
 			if (j->cl_left == 0 || n - (size_t)j->cl_left == n)
@@ -759,14 +603,19 @@ job_body(struct dcgi_job *j, const char *p, size_t n)
 		j->cl_left -= (int64_t)n;
 	}
 	j->outbytes += n;
-	if (j->cstatus != 0)
-		cache_capture(j, p, n);
-	if (n > 0 && conn_response_data(j->conn, p, n) == -1) {
-		j->conn = NULL;		/* closed: nobody wants the rest */
-		job_end(j);
+	if (n == 0)
+		return;
+	if ((held = sink_body(j->sink, p, n)) == -1) {
+		job_fail(j, 500, NULL);	/* nobody wants the rest: cut */
 		return;
 	}
-	if (conn_response_queued(j->conn) > DCGI_QUEUED_MAX && !j->paused) {
+	/*
+	 * Back-pressure: a client that reads slowly (or never) stops the
+	 * reading of the attach stream, so the function blocks on its
+	 * stdout instead of dcgid buffering its output without bound; the
+	 * route's Timeout still ends it.
+	 */
+	if ((size_t)held > DCGI_QUEUED_MAX && !j->paused) {
 		j->paused = 1;
 		docker_attach_pause(j->att, 1);
 	}
@@ -835,10 +684,10 @@ job_stdout(struct dcgi_job *j, const char *p, size_t n)
 		if (rest > 0)
 			memcpy(tail, j->head + end, rest);
 		job_headers(j, (size_t)end);
-		if (!j->dead && j->answered && j->conn != NULL) {
+		if (!j->dead && j->answered) {
 			if (rest > 0)
 				job_body(j, tail, rest);
-			if (n > 0 && !j->dead && j->conn != NULL)
+			if (n > 0 && !j->dead)
 				job_body(j, p, n);
 		}
 		free(tail);
@@ -887,7 +736,7 @@ job_feed(struct dcgi_job *j)
 		j->preoff += (size_t)w;
 	}
 	while (j->inoff < j->inlen) {
-		ssize_t w = docker_attach_write(j->att, j->in + j->inoff,
+		ssize_t w = docker_attach_write(j->att, j->body + j->inoff,
 		    j->inlen - j->inoff);
 		if (w == -1) {
 			/* The process may exit without reading: not an error. */
@@ -907,15 +756,16 @@ job_waited(void *arg, int status, json_t *body, const char *err)
 {
 	struct dcgi_job *j = arg;
 	json_t *code = json_object_get(body, "StatusCode");
-	dcgi_done_fn done = j->done;
+	struct sink_result res = { 0 };
 
 	j->call = NULL;
-	j->done = NULL;
+	res.kind = SINK_EXITED;
 	if (status != 200 || !json_is_integer(code)) {
-		if (done != NULL)
-			done(j->done_arg, -1, err ? err : "no exit status");
-	} else if (done != NULL)
-		done(j->done_arg, (int)json_integer_value(code), NULL);
+		res.status = -1;
+		res.why = err ? err : "no exit status";
+	} else
+		res.status = (int)json_integer_value(code);
+	job_tell(j, &res);
 	job_end(j);
 }
 
@@ -941,18 +791,18 @@ job_eof(struct dcgi_job *j)
 		job_fail(j, 502, NULL);
 		return;
 	}
-	if (j->conn != NULL) {
-		if (j->cl_left > 0) {
-			log_msg(LOG_LV_ERROR, j->reqid, "%s: output ended "
-			    "%lld bytes short of its Content-Length",
-			    j->name, (long long)j->cl_left);
-			conn_response_abort(j->conn);
-		} else {
-			conn_response_end(j->conn);
-			if (j->cstatus != 0)
-				cache_store(j);
-		}
-		j->conn = NULL;
+	if (j->cl_left > 0) {
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: output ended %lld bytes "
+		    "short of its Content-Length", j->name,
+		    (long long)j->cl_left);
+		job_fail(j, 502, NULL);
+		return;
+	}
+	{
+		struct sink_result res = { 0 };
+
+		res.kind = SINK_DONE;
+		job_tell(j, &res);
 	}
 	job_end(j);
 }
@@ -1769,6 +1619,15 @@ dcgi_configure(struct dcgi *dc, struct conf *conf)
 	slots_changed(dc);
 }
 
+/* Does j's client hold all the containers it may (MaxContainersPerClient)? */
+static int
+client_full(const struct dcgi_job *j)
+{
+	int max = j->conf->max_containers_per_client;
+
+	return j->client != NULL && max > 0 && j->client->containers >= max;
+}
+
 /*
  * May j run now?  A prestarted container it takes is already counted
  * against MaxContainers; otherwise idle ones give way when needed (this
@@ -1780,6 +1639,8 @@ job_slot_free(const struct dcgi_job *j)
 	struct dcgi *dc = j->dc;
 
 	if (j->rs != NULL && j->rs->running >= j->route->max_concurrent)
+		return 0;
+	if (client_full(j))
 		return 0;
 	if (pool_ready(j) != NULL)
 		return 1;
@@ -1793,27 +1654,13 @@ job_slot_free(const struct dcgi_job *j)
 static void
 job_take(struct dcgi_job *j, struct pooled *p, char **env)
 {
-	size_t n = 0;
-	char *q;
-
-	for (char **e = env; *e != NULL; e++)
-		n += strlen(*e) + 1;
-	if (n > 1024 * 1024 || (j->pre = malloc(4 + n)) == NULL) {
+	if ((j->pre = envblock_make(env, &j->prelen)) == NULL) {
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: the environment is too "
+		    "large for a prestarted container (over %d bytes), or out "
+		    "of memory: 500", j->name, ENVBLOCK_MAX);
 		job_fail(j, 500, NULL);
 		return;
 	}
-	q = j->pre;
-	*q++ = (char)(n >> 24);
-	*q++ = (char)(n >> 16);
-	*q++ = (char)(n >> 8);
-	*q++ = (char)n;
-	for (char **e = env; *e != NULL; e++) {
-		size_t l = strlen(*e) + 1;
-
-		memcpy(q, *e, l);
-		q += l;
-	}
-	j->prelen = 4 + n;
 	snprintf(j->cid, sizeof(j->cid), "%s", p->cid);
 	j->att = p->att;
 	p->att = NULL;
@@ -1847,63 +1694,31 @@ queue_remove(struct dcgi *dc, struct dcgi_job *j)
 	j->qnext = NULL;
 }
 
-/* Take a slot and create the container, or wait for a slot. */
+/* Take a slot and create the container (or take a prestarted one). */
 static void
 job_run(struct dcgi_job *j)
 {
-	struct conn_info ci;
-	struct cgi_context cx;
-	char **env;
-
 	j->slot = 1;
 	if (j->rs != NULL)
 		j->rs->running++;
+	if (j->client != NULL)
+		j->client->containers++;
 	j->dc->running++;
 	j->t_queued = j->queued ? now_us() : 0;
 	j->queued = 0;
 	j->state = DCGI_CREATE;
 	loop_timer_set(j->dc->loop, &j->timer, j->run->timeout_ms);
-
-	if (j->queue != NULL) {
-		env = j->env;
-		j->in = j->item;
-		goto create;
-	}
-	conn_get_info(j->conn, &ci);
-	memset(&cx, 0, sizeof(cx));
-	/* RFC 3875 §4.1.13: the prefix "/" is an empty SCRIPT_NAME. */
-	cx.script_name = strcmp(j->route->prefix, "/") == 0 ? "" :
-	    j->route->prefix;
-	cx.server_name = j->conf->server_name;
-	cx.remote_addr = ci.client_addr;
-	cx.remote_port = ci.client_port;
-	cx.server_port = ci.local_port;
-	cx.https = ci.tls;
-	cx.content_length = ci.has_body ? (int64_t)ci.bodylen : -1;
-	cx.server_software = "dcgid/" DCGI_VERSION;
-	cx.extra = j->run->env;
-	j->in = ci.body;
-	j->inlen = ci.bodylen;
-	if ((env = cgi_env(ci.req, &cx)) == NULL) {
-		job_fail(j, 500, NULL);
-		return;
-	}
-	if (j->route->prestart > 0) {
+	if (j->route != NULL && j->route->prestart > 0) {
 		struct pooled *p = pool_ready(j);
 
 		if (p != NULL) {
 			/* Counted as running now, no longer as prestarted. */
-			job_take(j, p, env);
-			free(env);
+			job_take(j, p, j->env);
 			return;
 		}
 		j->prestart = 2;	/* none ready: the cold path */
 	}
-	job_create(j, env);
-	free(env);
-	return;
-create:
-	job_create(j, env);	/* a queue item's env is j->env */
+	job_create(j, j->env);
 }
 
 /* POST /containers/create for j, with `env` (not freed). */
@@ -1936,25 +1751,6 @@ job_try(struct dcgi_job *j)
 		job_fail(j, 503, "Retry-After: 5\r\n");
 		return;
 	}
-	if (j->ckey != NULL && j->centry == NULL) {
-		struct cache_entry *e = cache_get(dc->cache, j->ckey,
-		    now_us() / 1000);
-		if (e != NULL && !e->filling) {
-			cache_serve(j, e);
-			return;
-		}
-		if (e != NULL) {
-			/* Identical request in flight: wait for its answer. */
-			j->centry = e;
-			j->cwaiting = 1;
-			j->cnext = e->waiters;
-			e->waiters = j;
-			loop_timer_set(dc->loop, &j->timer, j->run->timeout_ms);
-			return;
-		}
-		if ((j->centry = cache_begin(dc->cache, j->ckey)) != NULL)
-			j->cleader = 1;
-	}
 	if (job_slot_free(j)) {
 		job_run(j);
 		return;
@@ -1979,7 +1775,8 @@ static int
 queue_needs_capacity(const struct dcgi *dc)
 {
 	for (const struct dcgi_job *j = dc->qhead; j != NULL; j = j->qnext)
-		if (j->rs == NULL || j->rs->running < j->route->max_concurrent)
+		if ((j->rs == NULL || j->rs->running <
+		    j->route->max_concurrent) && !client_full(j))
 			return 1;
 	return 0;
 }
@@ -2166,15 +1963,19 @@ job_end(struct dcgi_job *j)
 {
 	struct dcgi *dc = j->dc;
 
-	if (j->conn != NULL) {
-		/* Ended without an answer (the server is going away). */
-		conn_response_abort(j->conn);
-		j->conn = NULL;
+	if (j->sink != NULL) {
+		/* Ended without a word (dcgid is going away): say so. */
+		struct sink_result res = { 0 };
+
+		res.kind = j->queue != NULL ? SINK_EXITED : j->answered ?
+		    SINK_CUT : SINK_ERROR;
+		res.status = j->queue != NULL ? -1 : 503;
+		res.why = "stopped";
+		job_tell(j, &res);
 	}
 	loop_timer_del(dc->loop, &j->timer);
 	if (j->queued)
 		queue_remove(dc, j);
-	cache_release(j);
 	if (j->state == DCGI_CREATE && j->call != NULL)
 		/* The container may yet be made: remove it when it is. */
 		orphan_adopt(dc, j->call, j->cname);
@@ -2195,16 +1996,27 @@ job_end(struct dcgi_job *j)
 	if (j->slot) {
 		if (j->rs != NULL)
 			j->rs->running--;
+		if (j->client != NULL)
+			j->client->containers--;
 		dc->running--;
 	}
-	if (j->done != NULL)
-		j->done(j->done_arg, -1, "stopped");
+	if (j->client != NULL) {
+		unsigned n = client_burst_over(j->client, CLIENT_CONTAINERS,
+		    j->client->containers > 0, now_us() / 1000);
+
+		if (n > 0)
+			log_info("client %s: %u request%s refused at "
+			    "MaxContainersPerClient in the burst now over",
+			    j->client->name, n, n == 1 ? "" : "s");
+		client_unref(j->client);
+		j->client = NULL;
+	}
 	free(j->env);
+	j->env = NULL;
+	free(j->body);
+	j->body = NULL;
 	free(j->pre);
-	free(j->item);
-	free(j->ckey);
-	free(j->chdrs);
-	free(j->cbody);
+	j->pre = NULL;
 	free(j->head);
 	j->head = NULL;
 	conf_unref(j->conf);
@@ -2218,13 +2030,42 @@ job_end(struct dcgi_job *j)
 	}
 }
 
+/* The consumer has gone (from the loop, sink.h): kill and remove. */
+static void
+job_cancel(struct source *src)
+{
+	struct dcgi_job *j = (struct dcgi_job *)src;
+
+	j->sink = NULL;
+	if (j->cid[0] != '\0')
+		log_msg(LOG_LV_INFO, j->reqid, "%s: client gone; removing "
+		    "container %.12s", j->name, j->cid);
+	job_end(j);
+}
+
+/* The consumer has taken what it held: read more output. */
+static void
+job_resume(struct source *src)
+{
+	struct dcgi_job *j = (struct dcgi_job *)src;
+
+	if (j->paused && j->att != NULL) {
+		j->paused = 0;
+		docker_attach_pause(j->att, 0);
+	}
+}
+
+static const struct source_ops job_source_ops = { job_cancel, job_resume };
+
 /*
  * Enter a job in the books and take its first step from the loop: a job
  * never answers before dcgi_start()/dcgi_run_item() have returned.
  */
 static void
-job_begin(struct dcgi *dc, struct dcgi_job *j)
+job_begin(struct dcgi *dc, struct dcgi_job *j, struct sink *sink)
 {
+	j->src.ops = &job_source_ops;
+	j->sink = sink;
 	j->dc = dc;
 	j->state = DCGI_QUEUED;
 	j->cl_left = -1;
@@ -2238,58 +2079,29 @@ job_begin(struct dcgi *dc, struct dcgi_job *j)
 	loop_timer_set(dc->loop, &j->timer, 0);
 }
 
-struct dcgi_job *
-dcgi_start(struct dcgi *dc, struct conn *c, const struct conf_route *route)
+struct source *
+dcgi_start(struct dcgi *dc, struct dcgi_request *rq, struct sink *sink)
 {
-	struct conn_info ci;
 	struct dcgi_job *j;
 
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return NULL;
-	if ((j->rs = route_state(dc, route->prefix)) == NULL) {
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->rs = route_state(dc, rq->route->prefix)) == NULL) {
 		free(j);
+		free(rq->env);
+		free(rq->body);
 		return NULL;
 	}
-	conn_get_info(c, &ci);
-	j->dc = dc;
-	j->conn = c;
-	j->conf = conf_ref((struct conf *)ci.conf);
-	j->route = route;
-	j->run = &route->run;
-	snprintf(j->name, sizeof(j->name), "route %s", route->prefix);
-	snprintf(j->reqid, sizeof(j->reqid), "%s", ci.reqid);
-	/*
-	 * Cache: GET and HEAD only, never with credentials.  The key is the
-	 * host and the target, so that one host's page is not another's.
-	 */
-	if (route->cache_ms > 0 && (ci.req->meth == HTTP_GET ||
-	    ci.req->meth == HTTP_HEAD) &&
-	    http_header_get(ci.req, "Authorization") == NULL &&
-	    asprintf(&j->ckey, "%s|%s|%s%s%s", route->prefix,
-	    ci.req->host ? ci.req->host : "", ci.req->path,
-	    ci.req->query ? "?" : "", ci.req->query ? ci.req->query : "") == -1)
-		j->ckey = NULL;
-	job_begin(dc, j);
-	return j;
-}
-
-void
-dcgi_client_gone(struct dcgi_job *j)
-{
-	j->conn = NULL;
-	if (j->cid[0] != '\0')
-		log_msg(LOG_LV_INFO, j->reqid, "%s: client gone; removing "
-		    "container %.12s", j->name, j->cid);
-	job_end(j);
-}
-
-void
-dcgi_writable(struct dcgi_job *j)
-{
-	if (j->paused && j->att != NULL) {
-		j->paused = 0;
-		docker_attach_pause(j->att, 0);
-	}
+	j->conf = conf_ref(rq->conf);
+	j->route = rq->route;
+	j->run = &rq->route->run;
+	j->env = rq->env;
+	j->client = client_ref(rq->client);
+	j->body = rq->body;
+	j->inlen = rq->bodylen;
+	snprintf(j->name, sizeof(j->name), "route %s", rq->route->prefix);
+	snprintf(j->reqid, sizeof(j->reqid), "%s", rq->reqid);
+	job_begin(dc, j, sink);
+	return &j->src;
 }
 
 void
@@ -2325,10 +2137,10 @@ dcgi_can_run(const struct dcgi *dc, const struct conf *conf)
  * One run of a queue item: the item on stdin, DCGI_QUEUE, DCGI_ITEM_ID and
  * DCGI_ATTEMPT (and the queue's Env) in the environment.
  */
-struct dcgi_job *
+struct source *
 dcgi_run_item(struct dcgi *dc, struct conf *conf, const struct conf_queue *q,
     const char *item, size_t len, const char *itemid, int attempt,
-    dcgi_done_fn done, void *arg)
+    struct sink *sink)
 {
 	struct dcgi_job *j;
 	size_t nenv = q->run.nenv, total = 0, k = 0;
@@ -2336,10 +2148,10 @@ dcgi_run_item(struct dcgi *dc, struct conf *conf, const struct conf_queue *q,
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return NULL;
-	if ((j->item = malloc(len + 1)) == NULL)
+	if ((j->body = malloc(len + 1)) == NULL)
 		goto fail;
-	memcpy(j->item, item, len);
-	j->item[len] = '\0';
+	memcpy(j->body, item, len);
+	j->body[len] = '\0';
 	j->inlen = len;
 	/* The environment, in one allocation like cgi_env()'s. */
 	for (size_t i = 0; i < nenv; i++)
@@ -2360,25 +2172,16 @@ dcgi_run_item(struct dcgi *dc, struct conf *conf, const struct conf_queue *q,
 	}
 	j->env[k] = NULL;
 
-	j->dc = dc;
 	j->conf = conf_ref(conf);
 	j->queue = q;
 	j->run = &q->run;
 	snprintf(j->name, sizeof(j->name), "queue %s", q->name);
 	snprintf(j->reqid, sizeof(j->reqid), "%.16s", itemid);
-	j->done = done;
-	j->done_arg = arg;
-	job_begin(dc, j);
-	return j;
+	job_begin(dc, j, sink);
+	return &j->src;
 fail:
-	free(j->item);
+	free(j->body);
 	free(j->env);
 	free(j);
 	return NULL;
-}
-
-void
-dcgi_job_forget(struct dcgi_job *j)
-{
-	j->done = NULL;
 }

@@ -1,19 +1,23 @@
 /*
- * dcgi.h: one request served by one fresh container.  Joins http (the
- * client connection, through server.h), cgi (environment and response
- * header block) and docker (the engine).
+ * dcgi.h: container jobs.  A job runs one fresh container for an HTTP
+ * request (its CGI environment and body in, its CGI response out) or for
+ * a queue item (the item in, the exit status out), and tells whoever
+ * consumes it through a struct sink (sink.h): dcgi.c knows nothing of
+ * connections, caches or queues.
  */
 #ifndef DCGI_DCGI_H
 #define DCGI_DCGI_H
 
 #include <stddef.h>
 
+struct client;
 struct conf;
+struct conf_queue;
 struct conf_route;
-struct conn;
 struct dcgi;
-struct dcgi_job;
 struct loop;
+struct sink;
+struct source;
 
 /* NULL with err set when DockerHost is malformed. */
 struct dcgi	*dcgi_new(struct loop *, const struct conf *, char *err,
@@ -35,31 +39,33 @@ size_t		 dcgi_prestarted(const struct dcgi *);
 /* Stop: no new containers; queued requests get 503. */
 void		 dcgi_stop(struct dcgi *);
 
+/* What an HTTP request gives its job. */
+struct dcgi_request {
+	struct conf	*conf;		/* the job takes a reference */
+	const struct conf_route *route;
+	const char	*reqid;
+	char		**env;		/* taken (one allocation, cgi_env()) */
+	char		*body;		/* taken; NULL when there is none */
+	size_t		 bodylen;
+	struct client	*client;	/* the job takes a reference */
+};
+
 /*
- * Serve the request on `c` (head and body read) with a container for
- * `route`.  The job answers through the conn_* calls in server.h.
+ * Serve a request with a container of its route: the response goes to
+ * `sink`.  The job takes its first step from the loop, never before this
+ * returns.  NULL when out of memory (env and body are then freed).
  */
-struct dcgi_job	*dcgi_start(struct dcgi *, struct conn *,
-		    const struct conf_route *);
-/*
- * A queue item's run has ended: `status` is the exit status of the
- * function, or -1 when it could not run (`why` says why).
- */
-typedef void	(*dcgi_done_fn)(void *arg, int status, const char *why);
-struct conf_queue;
+struct source	*dcgi_start(struct dcgi *, struct dcgi_request *,
+		    struct sink *);
+
 /* Is there a MaxContainers slot for one more container? */
 int		 dcgi_can_run(const struct dcgi *, const struct conf *);
-/* Run one queue item in a container (the item goes to stdin). */
-struct dcgi_job	*dcgi_run_item(struct dcgi *, struct conf *,
+/*
+ * Run one queue item in a container (the item on stdin); the sink's end()
+ * gets SINK_EXITED with the exit status, or -1 and why it could not run.
+ */
+struct source	*dcgi_run_item(struct dcgi *, struct conf *,
 		    const struct conf_queue *, const char *item, size_t len,
-		    const char *itemid, int attempt, dcgi_done_fn, void *arg);
-
-/* Whoever waited for a queue item's end has gone: do not call back. */
-void		 dcgi_job_forget(struct dcgi_job *);
-
-/* The client has gone: kill and remove the container. */
-void		 dcgi_client_gone(struct dcgi_job *);
-/* The client has taken what was queued: read more output. */
-void		 dcgi_writable(struct dcgi_job *);
+		    const char *itemid, int attempt, struct sink *);
 
 #endif

@@ -11,6 +11,16 @@
  * curl_easy_recv.  Readiness comes from a dup(2) of the connection's
  * socket registered in our loop, so that libcurl's own bookkeeping of the
  * original descriptor can never remove our registration.
+ *
+ * Ownership: a struct docker_call is owned by the docker from
+ * docker_call() until its answer has been given to its callback (or it
+ * was abandoned in docker_free()); the caller may forget or rebind the
+ * callback, never free the call.  A struct docker_attach is owned by
+ * whoever docker_attach() returned it to, until docker_attach_free(),
+ * which may be called from inside its own callback: it is marked done
+ * and freed after the loop iteration, and attach_emit() sees that.
+ * Callbacks come only from the loop (a socket event, libcurl's timer),
+ * never from inside a call made to this file.
  */
 #include <sys/socket.h>
 
@@ -672,19 +682,18 @@ attach_frame(void *arg, int stream, const char *data, size_t len)
 static int
 attach_head(struct docker_attach *a)
 {
-	char *end = memmem(a->head, a->headlen, "\r\n\r\n", 4);
 	size_t hl, rest;
-	int status;
+	int status, rv;
 
-	if (end == NULL) {
+	rv = docker_upgrade_head(a->head, a->headlen, &hl, &status);
+	if (rv == 0) {
 		if (a->headlen == sizeof(a->head)) {
 			attach_fail(a, "attach answer too large");
 			return 1;
 		}
 		return 0;
 	}
-	hl = (size_t)(end - a->head) + 4;
-	if (sscanf(a->head, "HTTP/1.%*d %d", &status) != 1) {
+	if (rv == -1) {
 		attach_fail(a, "attach: not an HTTP answer");
 		return 1;
 	}
@@ -700,7 +709,7 @@ attach_head(struct docker_attach *a)
 	if (attach_emit(a, DOCKER_ATTACHED, NULL, 0))
 		return 1;
 	if (rest > 0) {
-		int rv = docker_demux_feed(&a->demux, a->head + hl, rest,
+		rv = docker_demux_feed(&a->demux, a->head + hl, rest,
 		    attach_frame, a);
 		if (rv == 1)
 			return 1;
@@ -854,6 +863,29 @@ docker_attach_free(struct docker_attach *a)
 }
 
 /* ----- the stream format ----- */
+
+int
+docker_upgrade_head(const char *buf, size_t len, size_t *hlen, int *status)
+{
+	const char *end = memmem(buf, len, "\r\n\r\n", 4);
+	int st = 0;
+	size_t i;
+
+	if (end == NULL)
+		return 0;
+	/* "HTTP/1.x NNN": the engine's head is untrusted input too. */
+	if ((size_t)(end - buf) < 12 || memcmp(buf, "HTTP/1.", 7) != 0 ||
+	    buf[7] < '0' || buf[7] > '9' || buf[8] != ' ')
+		return -1;
+	for (i = 9; i < 12; i++) {
+		if (buf[i] < '0' || buf[i] > '9')
+			return -1;
+		st = st * 10 + (buf[i] - '0');
+	}
+	*status = st;
+	*hlen = (size_t)(end - buf) + 4;
+	return 1;
+}
 
 int
 docker_demux_feed(struct docker_demux *dm, const char *buf, size_t len,

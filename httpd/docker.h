@@ -82,6 +82,14 @@ void		 docker_attach_close_stdin(struct docker_attach *);
 void		 docker_attach_pause(struct docker_attach *, int);
 void		 docker_attach_free(struct docker_attach *);
 
+/*
+ * The head of the engine's answer to the attach request in buf[0..len):
+ * 1 with its length and status when it is complete, 0 when more is
+ * needed, -1 when it is no HTTP/1.x answer.
+ */
+int		 docker_upgrade_head(const char *buf, size_t len, size_t *hlen,
+		    int *status);
+
 /* The 8-byte frame headers of a non-TTY attach stream, parsed
  * incrementally: frames may be split anywhere across reads. */
 struct docker_demux {

@@ -11,6 +11,7 @@
 #include "loop.h"
 
 #define LOOP_MAXEVENTS	256
+#define LOOP_MAXTASKS	4096	/* per iteration: then epoll gets a turn */
 
 static void	loop_collect(struct loop *);
 
@@ -23,6 +24,7 @@ struct loop {
 	size_t		   heapcap;
 	void		 (*idle)(void *);
 	void		  *idlearg;
+	struct loop_task  *thead, *ttail;	/* posted, oldest first */
 	void		 **garbage;	/* loop_defer_free() */
 	size_t		   ngarbage, garbagecap;
 };
@@ -234,6 +236,50 @@ loop_collect(struct loop *l)
 }
 
 void
+loop_post(struct loop *l, struct loop_task *t)
+{
+	if (t->posted)
+		return;
+	t->posted = 1;
+	t->next = NULL;
+	t->prev = l->ttail;
+	if (l->ttail != NULL)
+		l->ttail->next = t;
+	else
+		l->thead = t;
+	l->ttail = t;
+}
+
+void
+loop_unpost(struct loop *l, struct loop_task *t)
+{
+	if (!t->posted)
+		return;
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		l->thead = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	else
+		l->ttail = t->prev;
+	t->prev = t->next = NULL;
+	t->posted = 0;
+}
+
+/* Run what was posted, and what that posts, up to a bound. */
+static void
+loop_run_tasks(struct loop *l)
+{
+	for (int n = 0; l->thead != NULL && n < LOOP_MAXTASKS; n++) {
+		struct loop_task *t = l->thead;
+
+		loop_unpost(l, t);
+		t->fn(t);
+	}
+}
+
+void
 loop_set_idle(struct loop *l, void (*fn)(void *), void *arg)
 {
 	l->idle = fn;
@@ -246,7 +292,9 @@ loop_run_once(struct loop *l)
 	struct epoll_event evs[LOOP_MAXEVENTS];
 	int i, n, timeout = -1;
 
-	if (l->nheap > 0) {
+	if (l->thead != NULL)
+		timeout = 0;		/* left over from the last iteration */
+	else if (l->nheap > 0) {
 		int64_t d = l->heap[0]->when - l->now;
 		timeout = d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
 	}
@@ -271,6 +319,7 @@ loop_run_once(struct loop *l)
 		loop_timer_del(l, t);
 		t->fn(t);
 	}
+	loop_run_tasks(l);
 	if (l->idle != NULL)
 		l->idle(l->idlearg);
 	loop_collect(l);

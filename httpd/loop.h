@@ -67,6 +67,22 @@ int		 loop_run_once(struct loop *);
  */
 void		 loop_defer_free(struct loop *, void *ptr);
 
+/*
+ * Work for later: a handler that must not go on in the middle of someone
+ * else's call (a sink op, sink.h) posts its task, and the loop runs it
+ * after the handlers and timers of this iteration, before it waits again.
+ * Embed it.  Posting a task that is already posted does nothing; a task
+ * may post others (they run in the same iteration).
+ */
+struct loop_task {
+	struct loop_task *prev, *next;
+	int		  posted;
+	void		(*fn)(struct loop_task *);
+};
+void		 loop_post(struct loop *, struct loop_task *);
+/* Take a posted task back (its owner is going away). */
+void		 loop_unpost(struct loop *, struct loop_task *);
+
 /* Run `fn(arg)` at the end of each iteration (one hook: log flushing). */
 void		 loop_set_idle(struct loop *, void (*fn)(void *), void *arg);
 

@@ -12,6 +12,18 @@
  * connections come back with backoff; the outage is logged once.
  *
  * One dcgid consumes a queue (NAME:processing is not per instance).
+ *
+ * Ownership:
+ *   - struct qitem: created by q_fetched(), owned by its worker's list
+ *     until q_item_free().  It embeds the struct sink its run reports to
+ *     (only end(), with the exit status) and holds the run's source while
+ *     it runs.  The sink op only records the status and posts the item's
+ *     task; q_done() acts on it from the loop (settles, retries, fetches),
+ *     so nothing here runs inside a call from dcgi.c.
+ *   - struct qop (an acknowledgement or a move to NAME:dead): owned by
+ *     the list of ops waiting for Redis, or by hiredis while it is in
+ *     flight (freed in q_op_done()).
+ *   - hiredis calls back from the loop only (q_io()).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +38,7 @@
 #include "log.h"
 #include "loop.h"
 #include "queue.h"
+#include "sink.h"
 
 #define Q_BLOCK_SECONDS		"1"	/* BLMOVE timeout: then ask again */
 #define Q_RECONNECT_MIN_MS	250
@@ -49,6 +62,7 @@ struct qredis {
 };
 
 struct qitem {
+	struct sink	  sink;		/* the run's end: its exit status */
 	struct qworker	 *w;
 	struct qitem	 *prev, *next;
 	char		 *data;
@@ -56,7 +70,10 @@ struct qitem {
 	char		  id[17];
 	int		  attempt;
 	struct loop_timer retry;
-	struct dcgi_job	 *job;
+	struct loop_task  task;		/* q_done(), from the loop */
+	struct source	 *job;		/* the run; NULL between attempts */
+	int		  status;	/* how the last run ended */
+	char		  why[200];
 };
 
 /* An acknowledgement or a move to NAME:dead that waits for Redis. */
@@ -192,6 +209,7 @@ q_disconnected(const redisAsyncContext *ac, int status)
 }
 
 static void	q_requeued(redisAsyncContext *, void *, void *);
+static void	q_pinged(redisAsyncContext *, void *, void *);
 
 static void
 q_connected(const redisAsyncContext *ac, int status)
@@ -205,6 +223,33 @@ q_connected(const redisAsyncContext *ac, int status)
 		r->ready = 0;
 		r->added = 0;
 		q_lost(qs, ac->errstr[0] ? ac->errstr : "cannot connect");
+		return;
+	}
+	/* Connected is not yet Redis: a PING says whether it is. */
+	if (redisAsyncCommand(r->ac, q_pinged, r, "PING") != REDIS_OK)
+		redisAsyncDisconnect(r->ac);
+}
+
+static void
+q_pinged(redisAsyncContext *ac, void *reply, void *pd)
+{
+	struct qredis *r = pd;
+	struct queues *qs = r->qs;
+	redisReply *rp = reply;
+
+	if (rp == NULL)
+		return;		/* the disconnect callback says why */
+	if ((rp->type != REDIS_REPLY_STATUS && rp->type != REDIS_REPLY_STRING) ||
+	    strcmp(rp->str, "PONG") != 0) {
+		/* Not Redis, or a Redis that refuses us (NOAUTH...). */
+		if (!qs->down)
+			log_error("Redis at %s%s%.0d answered PING with %s%.80s: "
+			    "queues paused, retrying", qs->host, qs->port ?
+			    ":" : "", qs->port, rp->type == REDIS_REPLY_ERROR ?
+			    "" : "something else than PONG ", rp->type ==
+			    REDIS_REPLY_ERROR ? rp->str : "");
+		qs->down = 1;
+		redisAsyncDisconnect(ac);
 		return;
 	}
 	r->ready = 1;
@@ -346,6 +391,7 @@ q_item_free(struct qitem *it)
 	struct qworker *w = it->w;
 
 	loop_timer_del(w->qs->loop, &it->retry);
+	loop_unpost(w->qs->loop, &it->task);
 	if (it->prev)
 		it->prev->next = it->next;
 	else
@@ -384,19 +430,34 @@ q_settle(struct qitem *it, int dead)
 
 static void	q_run(struct qitem *);
 
+/* The run's end (a sink op, sink.h): noted here, acted on in q_done(). */
 static void
-q_done(void *arg, int status, const char *why)
+q_run_end(struct sink *s, const struct sink_result *res)
 {
-	struct qitem *it = arg;
-	struct qworker *w = it->w;
-	char reason[200];
-	int64_t delay;
+	struct qitem *it = (struct qitem *)s;
 
 	it->job = NULL;
-	if (why != NULL)
-		snprintf(reason, sizeof(reason), "%s", why);
+	it->status = res->kind == SINK_EXITED ? res->status : -1;
+	if (it->status == -1 || res->kind != SINK_EXITED)
+		snprintf(it->why, sizeof(it->why), "%s", res->why ? res->why :
+		    "the container could not run");
 	else
-		snprintf(reason, sizeof(reason), "exit status %d", status);
+		snprintf(it->why, sizeof(it->why), "exit status %d",
+		    it->status);
+	loop_post(it->w->qs->loop, &it->task);
+}
+
+static const struct sink_ops q_run_ops = { NULL, NULL, q_run_end };
+
+static void
+q_done(struct loop_task *t)
+{
+	struct qitem *it = LOOP_OWNER(t, struct qitem, task);
+	struct qworker *w = it->w;
+	const char *reason = it->why;
+	int status = it->status;
+	int64_t delay;
+
 	if (status == 0) {
 		log_msg(LOG_LV_INFO, it->id, "queue %s: item done (attempt %d)",
 		    w->q->name, it->attempt);
@@ -443,7 +504,7 @@ q_run(struct qitem *it)
 	}
 	it->attempt++;
 	it->job = dcgi_run_item(qs->dc, qs->conf, it->w->q, it->data, it->len,
-	    it->id, it->attempt, q_done, it);
+	    it->id, it->attempt, &it->sink);
 	if (it->job == NULL) {
 		it->attempt--;
 		loop_timer_set(qs->loop, &it->retry, Q_RETRY_MIN_MS);
@@ -479,7 +540,9 @@ q_fetched(redisAsyncContext *ac, void *reply, void *pd)
 		it->data[rp->len] = '\0';
 		it->len = rp->len;
 		it->w = w;
+		it->sink.ops = &q_run_ops;
 		it->retry.fn = q_retry;
+		it->task.fn = q_done;
 		snprintf(it->id, sizeof(it->id), "%016llx", ++w->qs->seq);
 		it->next = w->items;
 		if (w->items)
@@ -613,7 +676,7 @@ queues_stop(struct queues *qs)
 		/* Items waiting for a retry stay in processing. */
 		for (it = qs->w[i].items; it != NULL; it = next) {
 			next = it->next;
-			if (it->job == NULL)
+			if (it->job == NULL && !it->task.posted)
 				q_item_free(it);
 		}
 	}
@@ -643,9 +706,12 @@ queues_free(struct queues *qs)
 
 		loop_timer_del(qs->loop, &w->wait);
 		while (w->items != NULL) {
-			if (w->items->job != NULL)
-				dcgi_job_forget(w->items->job);
+			struct source *job = w->items->job;
+
+			/* Left in processing: the next start takes it up. */
 			w->items->job = NULL;
+			if (job != NULL)
+				source_cancel(job);
 			q_item_free(w->items);
 		}
 		if (w->blk.ac != NULL)

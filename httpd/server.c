@@ -8,6 +8,25 @@
  * EAGAIN and remembers nothing else.  A connection holds one input buffer
  * while it has unread bytes and per-request state only during a request,
  * so an idle keep-alive connection costs a few hundred bytes.
+ *
+ * Ownership:
+ *   - struct conn: created by listener_accept(), owned by the server's
+ *     list; conn_close() unlinks it and it is freed at the end of the loop
+ *     iteration (server_idle()), since a later event of the same epoll
+ *     batch may still name it (c->io.fn is NULL once closed).
+ *   - struct req: owned by its conn, from conn_request() to conn_finish()
+ *     or conn_close().  It embeds the struct sink a producer answers
+ *     through, and holds that producer's struct source (r->src) until the
+ *     producer's end() (req_end() clears it) or until the conn cancels it
+ *     (conn_close(), conn_task()).  The sink ops (req_head, req_body,
+ *     req_end) only buffer and post the conn's task: writing, closing and
+ *     the next request happen in conn_task(), from the loop, so a producer
+ *     is never called back while it is inside a sink op (sink.h).
+ *   - The request body is the req's until conn_route() hands it to the
+ *     job, which frees it.
+ *   - struct client (client.h): each conn holds a reference.
+ *   - struct listener: owned by the server's list; freed after the
+ *     iteration, like a conn.
  */
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -31,6 +50,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "cache.h"
+#include "cgi.h"
+#include "client.h"
 #include "conf.h"
 #include "dcgi.h"
 #include "http.h"
@@ -38,16 +60,20 @@
 #include "loop.h"
 #include "queue.h"
 #include "server.h"
+#include "sink.h"
 #include "static.h"
 #include "tls.h"
 
 #define SERVER_SOFTWARE		"dcgid/" DCGI_VERSION
 #define CONN_SMALL_FILE		STATIC_SMALL_FILE	/* sent from memory */
+#define CONN_IN_FIRST		4096	/* the input buffer at first */
 #define CONN_LINGER_MS		2000
+#define CONN_REFUSED_LINGER_MS	250	/* a 503 at MaxConnectionsPerClient */
 #define CONN_LINGER_BYTES	(64 * 1024)
 #define CONN_SENDFILE_CHUNK	(1024 * 1024)
 #define CONN_TLS_RECORD		16384		/* plaintext per TLS record */
 #define CONN_TLS_FILE_CHUNK	(64 * 1024)	/* file bytes read for TLS */
+#define CACHE_BYTES		(64 * 1024 * 1024)	/* all cached responses */
 
 /* A socket passed by systemd (LISTEN_FDS), waiting for its Listen. */
 struct inherited {
@@ -82,6 +108,14 @@ enum conn_state {
 	CONN_LINGER	/* answered and half-closed: draining, then close */
 };
 
+/* What a producer's end() leaves for the loop to do (conn_task()). */
+enum req_then {
+	REQ_SEND,	/* write out what is buffered, then finish */
+	REQ_CUT,	/* the response cannot be completed: close */
+	REQ_REDIRECT,	/* RFC 3875 §6.2.2: serve r->redirect instead */
+	REQ_AGAIN	/* dispatch the request again (a shared fill failed) */
+};
+
 struct req {
 	struct http_request http;
 	struct conf	*conf;		/* the config this request runs under */
@@ -102,15 +136,16 @@ struct req {
 
 	/* a container route */
 	const struct conf_route *route;
-	struct dcgi_job	*job;		/* NULL once it has said its last */
+	struct conn	*conn;
+	struct sink	 sink;		/* what the producer answers through */
+	struct source	*src;		/* the producer; NULL once it has ended */
+	enum req_then	 then;		/* what its end() left for the loop */
 	int		 redirects;
 	char		*redirect;
 
 	/* the response */
 	char		*out;
 	size_t		 outlen, outoff, outhdr, outcap;
-	int		 streaming;	/* output arrives over time... */
-	int		 stream_end;	/* ...and is complete */
 	int		 chunked_out;
 	int		 fd;
 	off_t		 foff;
@@ -121,6 +156,7 @@ struct req {
 struct conn {
 	struct loop_io	  io;
 	struct loop_timer timer;
+	struct loop_task  task;		/* conn_task(): work left for the loop */
 	struct server	 *srv;
 	struct conn	 *prev, *next;
 	enum conn_state	  state;
@@ -136,6 +172,9 @@ struct conn {
 	uint16_t	  port;
 	uint16_t	  local_port;
 	int		  tls;
+	struct client	 *cl;		/* its address's record (client.h) */
+	int		  counted;	/* in cl->conns (not refused, not lingering) */
+	int		  refused;	/* over MaxConnectionsPerClient: 503 */
 	struct tls_conn	 *ssl;		/* on a tls listener */
 	size_t		  tls_wlen;	/* a TLS write to repeat exactly */
 };
@@ -148,6 +187,8 @@ struct server {
 	int		  rootfd;
 	struct listener	 *listeners;
 	struct dcgi	 *dcgi;
+	struct cache	 *cache;	/* Cache routes' responses */
+	struct clients	 *clients;	/* per-client counts */
 	struct queues	 *queues;	/* NULL without <Queue> */
 	struct tls_server *tls;		/* NULL without tls listeners */
 	struct inherited *inh;		/* sockets from systemd */
@@ -170,6 +211,10 @@ struct server {
 
 static void	conn_process(struct conn *);
 static void	conn_close(struct conn *);
+static void	conn_reply_error(struct conn *, int, const char *);
+static void	conn_task(struct loop_task *);
+static void	conn_refuse(struct conn *);
+static const struct sink_ops req_sink_ops;
 static void	conn_io(struct loop_io *, unsigned);
 static void	conn_timeout(struct loop_timer *);
 static void	listeners_resume(struct server *);
@@ -213,10 +258,34 @@ listener_accept(struct loop_io *io, unsigned revents)
 				    strerror(errno));
 			return;
 		}
-		if ((c = calloc(1, sizeof(*c))) == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL ||
+		    (c->cl = client_get(srv->clients,
+		    (struct sockaddr *)&ss)) == NULL) {
 			log_error("accept on %s: out of memory", l->name);
+			free(c);
 			close(fd);
 			return;
+		}
+		if (srv->conf->max_conns_per_client > 0 &&
+		    c->cl->conns >= srv->conf->max_conns_per_client) {
+			if (client_limited(c->cl, CLIENT_CONNS,
+			    loop_now(srv->loop)))
+				log_warn("client %s: MaxConnectionsPerClient (%d) "
+				    "reached: further connections get 503%s "
+				    "(said once per burst)", c->cl->name,
+				    srv->conf->max_conns_per_client, l->tls ?
+				    " (TLS: closed at once)" : "");
+			/* A handshake only to refuse it would cost more. */
+			if (l->tls) {
+				client_unref(c->cl);
+				free(c);
+				close(fd);
+				continue;
+			}
+			c->refused = 1;
+		} else {
+			c->cl->conns++;
+			c->counted = 1;
 		}
 		c->io.fd = fd;
 		c->io.fn = NULL;
@@ -230,6 +299,8 @@ listener_accept(struct loop_io *io, unsigned revents)
 			    (c->ssl = tls_conn_new(srv->tls, fd)) == NULL) {
 				log_error("accept on %s: cannot set up TLS",
 				    l->name);
+				c->cl->conns--;
+				client_unref(c->cl);
 				close(fd);
 				free(c);
 				continue;
@@ -255,6 +326,10 @@ listener_accept(struct loop_io *io, unsigned revents)
 		c->io.fn = conn_io;
 		if (loop_add(srv->loop, &c->io, LOOP_READ | LOOP_WRITE, 1) == -1) {
 			log_error("epoll: %s", strerror(errno));
+			if (c->counted)
+				c->cl->conns--;
+			client_unref(c->cl);
+			tls_conn_free(c->ssl);
 			close(fd);
 			free(c);
 			continue;
@@ -265,7 +340,12 @@ listener_accept(struct loop_io *io, unsigned revents)
 		srv->conns = c;
 		srv->nconns++;
 		c->timer.fn = conn_timeout;
+		c->task.fn = conn_task;
 		loop_timer_set(srv->loop, &c->timer, srv->conf->header_timeout_ms);
+		if (c->refused) {
+			conn_refuse(c);
+			continue;
+		}
 		/*
 		 * Most clients send at once: read now instead of waiting
 		 * for the edge (it may already have passed).
@@ -690,8 +770,11 @@ conn_head(struct conn *c, int status, const char *extra, size_t elen,
 	return 0;
 }
 
-/* A complete small response with a little HTML body for errors. */
-static void
+/*
+ * A complete small response with a little HTML body for errors, in the
+ * output buffer (nothing is written here).  -1 when out of memory.
+ */
+static int
 conn_error(struct conn *c, int status, const char *extra)
 {
 	static const char ctype[] = "Content-Type: text/html; charset=utf-8\r\n";
@@ -713,20 +796,17 @@ conn_error(struct conn *c, int status, const char *extra)
 	}
 	r->fleft = 0;
 	/* extra may be long: a Location of a whole request target. */
-	if ((head = malloc(hlen + elen)) == NULL) {
-		conn_close(c);
-		return;
-	}
+	if ((head = malloc(hlen + elen)) == NULL)
+		return -1;
 	memcpy(head, ctype, hlen);
 	if (elen > 0)
 		memcpy(head + hlen, extra, elen);
 	rv = conn_head(c, status, head, hlen + elen, blen, body, (size_t)blen, 0);
 	free(head);
-	if (rv == -1) {
-		conn_close(c);
-		return;
-	}
+	if (rv == -1)
+		return -1;
 	r->sent = r->is_head ? 0 : (uint64_t)blen;
+	return 0;
 }
 
 /* ----- the life of a request ----- */
@@ -752,6 +832,8 @@ req_new(struct conn *c)
 		return NULL;
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
+	r->conn = c;
+	r->sink.ops = &req_sink_ops;
 	r->conf = conf_ref(conf);
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	*http_fmt_hex(r->id, c->srv->reqbase + ++c->srv->reqseq, 16) = '\0';
@@ -788,6 +870,23 @@ conn_log(struct conn *c)
 	log_access(&a);
 }
 
+/* The connection no longer counts against MaxConnectionsPerClient. */
+static void
+conn_uncount(struct conn *c)
+{
+	unsigned n;
+
+	if (!c->counted)
+		return;
+	c->counted = 0;
+	c->cl->conns--;
+	if ((n = client_burst_over(c->cl, CLIENT_CONNS, c->cl->conns > 0,
+	    loop_now(c->srv->loop))) > 0)
+		log_info("client %s: %u connection%s refused at "
+		    "MaxConnectionsPerClient in the burst now over",
+		    c->cl->name, n, n == 1 ? "" : "s");
+}
+
 /*
  * The response has been written: log it, then either wait for the next
  * request (whatever is already buffered is processed at once) or close.
@@ -813,9 +912,17 @@ conn_finish(struct conn *c)
 		if (c->ssl != NULL)
 			tls_close(c->ssl);
 		(void)shutdown(c->io.fd, SHUT_WR);
+		/*
+		 * Answered: no longer one of the client's connections (as
+		 * nginx's limit_conn counts requests in progress).  Lingering
+		 * costs a socket for at most CONN_LINGER_MS; MaxConnections
+		 * bounds them all.
+		 */
+		conn_uncount(c);
 		c->state = CONN_LINGER;
-		conn_timer(c, CONN_LINGER_MS);
-		conn_process(c);
+		conn_timer(c, c->refused ? CONN_REFUSED_LINGER_MS :
+		    CONN_LINGER_MS);
+		loop_post(srv->loop, &c->task);
 		return;
 	}
 	/* Keep what follows the request: a pipelined one. */
@@ -831,7 +938,11 @@ conn_finish(struct conn *c)
 		conn_timer(c, srv->conf->keepalive_timeout_ms);
 	} else
 		conn_timer(c, srv->conf->header_timeout_ms);
-	conn_process(c);
+	/*
+	 * The next request (pipelined, or already in the socket) from the
+	 * loop: a run of pipelined requests never recurses on the stack.
+	 */
+	loop_post(srv->loop, &c->task);
 }
 
 /* send(2), or through TLS; -1 with errno EAGAIN when the socket is full. */
@@ -952,13 +1063,12 @@ conn_write(struct conn *c)
 
 	switch (conn_flush(c)) {
 	case 1:
-		if (r->streaming && !r->stream_end) {
-			/* All sent; the container has more to say. */
+		if (r->src != NULL) {
+			/* All sent; the producer has more to say. */
 			r->outoff = r->outlen = 0;
 			c->state = CONN_WAIT;
 			loop_timer_del(c->srv->loop, &c->timer);
-			if (r->job != NULL)
-				dcgi_writable(r->job);
+			source_resume(r->src);
 			return;
 		}
 		conn_finish(c);
@@ -981,6 +1091,33 @@ conn_send(struct conn *c)
 	conn_write(c);
 }
 
+/* Answer with an error response; close when even that cannot be made. */
+static void
+conn_reply_error(struct conn *c, int status, const char *extra)
+{
+	if (conn_error(c, status, extra) == -1) {
+		log_msg(LOG_LV_ERROR, c->req->id, "out of memory");
+		conn_close(c);
+		return;
+	}
+	conn_send(c);
+}
+
+/*
+ * Over MaxConnectionsPerClient: a 503 before anything is read, then a
+ * short linger.  It costs a connection slot for a moment, nothing more.
+ */
+static void
+conn_refuse(struct conn *c)
+{
+	if ((c->req = req_new(c)) == NULL) {
+		conn_close(c);
+		return;
+	}
+	c->keep_alive = 0;
+	conn_reply_error(c, 503, "Retry-After: 5\r\n");
+}
+
 /* Answer an error and close; used before a request could be parsed. */
 static void
 conn_fail(struct conn *c, int status)
@@ -990,9 +1127,7 @@ conn_fail(struct conn *c, int status)
 		return;
 	}
 	c->keep_alive = 0;
-	conn_error(c, status, NULL);
-	if (c->req != NULL)
-		conn_send(c);
+	conn_reply_error(c, status, NULL);
 }
 
 static void
@@ -1005,16 +1140,14 @@ conn_static(struct conn *c)
 	int fd;
 
 	if (r->http.meth != HTTP_GET && r->http.meth != HTTP_HEAD) {
-		conn_error(c, r->http.meth == HTTP_OTHER ? 501 : 405,
+		conn_reply_error(c, r->http.meth == HTTP_OTHER ? 501 : 405,
 		    "Allow: GET, HEAD\r\n");
-		conn_send(c);
 		return;
 	}
 	static_handle(srv->rootfd, srv->mime, &r->http, &rep);
 	if (rep.status >= 400 || rep.status == 301) {
 		rep.headers[rep.hlen] = '\0';
-		conn_error(c, rep.status, rep.hlen ? rep.headers : NULL);
-		conn_send(c);
+		conn_reply_error(c, rep.status, rep.hlen ? rep.headers : NULL);
 		return;
 	}
 	/* A descriptor of the open-file cache is used here and let go. */
@@ -1027,8 +1160,7 @@ conn_static(struct conn *c)
 		small = 0;
 	if (conn_head(c, rep.status, rep.headers, rep.hlen,
 	    rep.status == 304 ? -1 : rep.len, NULL, 0, (size_t)small) == -1) {
-		conn_error(c, 500, NULL);
-		conn_send(c);
+		conn_reply_error(c, 500, NULL);
 		return;
 	}
 	if (small > 0) {
@@ -1052,6 +1184,121 @@ conn_static(struct conn *c)
 	conn_send(c);
 }
 
+/* A fresh entry of the micro-cache answers the request at once. */
+static void
+conn_cached(struct conn *c, const struct cache_entry *e)
+{
+	struct req *r = c->req;
+	size_t hlen;
+	char *hdrs;
+
+	if ((hdrs = cache_head(e, loop_now(c->srv->loop), &hlen)) == NULL ||
+	    conn_head(c, e->status, hdrs, hlen, (int64_t)e->blen, e->body,
+	    e->blen, 0) == -1) {
+		free(hdrs);
+		conn_reply_error(c, 500, NULL);
+		return;
+	}
+	free(hdrs);
+	r->sent = r->is_head ? 0 : e->blen;
+	conn_send(c);
+}
+
+/*
+ * A container route: answered from the cache, by waiting for an identical
+ * request's answer, or by a job of its own.  The answer comes through
+ * r->sink (req_sink_ops), never before this returns.
+ */
+static void
+conn_route(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct req *r = c->req;
+	const struct conf_route *route = r->route;
+	struct sink *to = &r->sink;
+	struct source *lead = NULL, *job;
+	struct dcgi_request dq;
+	struct cgi_context cx;
+	char *key, sname[CONF_PREFIX_MAX];
+	size_t n;
+
+	c->state = CONN_WAIT;
+	loop_timer_del(srv->loop, &c->timer);
+	/*
+	 * Cache: GET and HEAD only, never with credentials.  The key is the
+	 * host and the target, so that one host's page is not another's.
+	 */
+	if (route->cache_ms > 0 && (r->http.meth == HTTP_GET ||
+	    r->http.meth == HTTP_HEAD) &&
+	    http_header_get(&r->http, "Authorization") == NULL) {
+		const struct cache_entry *e;
+
+		if (asprintf(&key, "%s|%s|%s%s%s", route->prefix,
+		    r->http.host ? r->http.host : "", r->http.path,
+		    r->http.query ? "?" : "", r->http.query ? r->http.query :
+		    "") == -1)
+			goto fail;
+		if ((e = cache_get(srv->cache, key, loop_now(srv->loop))) !=
+		    NULL) {
+			free(key);
+			conn_cached(c, e);
+			return;
+		}
+		lead = cache_join(srv->cache, key, route->cache_ms,
+		    route->run.timeout_ms, &r->sink, &to);
+		free(key);
+		if (lead == NULL)
+			goto fail;
+		r->src = lead;
+		if (to == NULL)
+			return;		/* waits for the identical request */
+	}
+	memset(&cx, 0, sizeof(cx));
+	/*
+	 * RFC 3875 §4.1.13: SCRIPT_NAME is the prefix without a trailing
+	 * slash ("/" is ""), so that PATH_INFO, the rest, starts with '/'.
+	 */
+	snprintf(sname, sizeof(sname), "%s", route->prefix);
+	if ((n = strlen(sname)) > 0 && sname[n - 1] == '/')
+		sname[n - 1] = '\0';
+	cx.script_name = sname;
+	cx.server_name = r->conf->server_name;
+	cx.remote_addr = c->client;
+	cx.remote_port = c->port;
+	cx.server_port = c->local_port;
+	cx.https = c->tls;
+	cx.content_length = r->http.chunked || r->http.content_length >= 0 ?
+	    (int64_t)r->bodylen : -1;
+	cx.server_software = SERVER_SOFTWARE;
+	cx.extra = route->run.env;
+	memset(&dq, 0, sizeof(dq));
+	if ((dq.env = cgi_env(&r->http, &cx)) == NULL)
+		goto fail;
+	dq.conf = r->conf;
+	dq.route = route;
+	dq.reqid = r->id;
+	dq.client = c->cl;
+	/* The job takes the body: it is written to the container's stdin. */
+	dq.body = r->body;
+	dq.bodylen = r->bodylen;
+	r->body = NULL;
+	r->bodylen = r->bodycap = 0;
+	if ((job = dcgi_start(srv->dcgi, &dq, to)) == NULL)
+		goto fail;
+	if (lead != NULL)
+		cache_lead(lead, job);
+	else
+		r->src = job;
+	return;
+fail:
+	log_msg(LOG_LV_ERROR, r->id, "out of memory");
+	if (r->src != NULL) {
+		r->src = NULL;
+		source_cancel(lead);
+	}
+	conn_reply_error(c, 500, NULL);
+}
+
 /* The request head and body have been read: answer it. */
 static void
 conn_dispatch(struct conn *c)
@@ -1061,20 +1308,15 @@ conn_dispatch(struct conn *c)
 	if (r->http.path == NULL) {
 		/* OPTIONS * */
 		if (conn_head(c, 200, "Allow: GET, HEAD, OPTIONS\r\n", 27, 0,
-		    NULL, 0, 0) == -1)
-			conn_error(c, 500, NULL);
+		    NULL, 0, 0) == -1) {
+			conn_reply_error(c, 500, NULL);
+			return;
+		}
 		conn_send(c);
 		return;
 	}
 	if (r->route != NULL) {
-		c->state = CONN_WAIT;
-		loop_timer_del(c->srv->loop, &c->timer);
-		/* dcgi_start() never answers before it returns. */
-		if ((r->job = dcgi_start(c->srv->dcgi, c, r->route)) == NULL) {
-			log_msg(LOG_LV_ERROR, r->id, "out of memory");
-			conn_error(c, 500, NULL);
-			conn_send(c);
-		}
+		conn_route(c);
 		return;
 	}
 	conn_static(c);
@@ -1170,9 +1412,33 @@ conn_https_redirect(struct conn *c)
 	/* A body that was sent is not read: close after the answer. */
 	if (r->http.content_length > 0 || r->http.chunked)
 		c->keep_alive = 0;
-	conn_error(c, 301, loc);
+	conn_reply_error(c, 301, loc);
 	free(loc);
-	conn_send(c);
+	return 0;
+}
+
+/*
+ * <Route /app/> takes "/app" too, to answer it with a 301 to "/app/"
+ * (the query kept), as nginx does: relative links in what the function
+ * serves then resolve below the prefix.  -1 when that is not the case.
+ */
+static int
+conn_route_slash(struct conn *c)
+{
+	struct req *r = c->req;
+	const char *prefix = r->route->prefix;
+	size_t n = strlen(prefix);
+	char *loc;
+
+	if (n < 2 || prefix[n - 1] != '/' || strlen(r->http.path) != n - 1)
+		return -1;
+	if (asprintf(&loc, "Location: %s%s%s\r\n", prefix, r->http.query ?
+	    "?" : "", r->http.query ? r->http.query : "") == -1)
+		return -1;
+	if (r->http.content_length > 0 || r->http.chunked)
+		c->keep_alive = 0;	/* the body is not read */
+	conn_reply_error(c, 301, loc);
+	free(loc);
 	return 0;
 }
 
@@ -1202,8 +1468,7 @@ conn_request(struct conn *c, size_t len)
 		    r->http.target ? r->http.target : "-", c->client, status,
 		    http_status_text(status));
 		c->keep_alive = 0;
-		conn_error(c, status, NULL);
-		conn_send(c);
+		conn_reply_error(c, status, NULL);
 		return;
 	}
 	if (r->conf->https_redirect && c->ssl == NULL &&
@@ -1211,14 +1476,15 @@ conn_request(struct conn *c, size_t len)
 		return;
 	if (r->http.path != NULL)
 		r->route = conf_route_match(r->conf, r->http.path);
+	if (r->route != NULL && conn_route_slash(c) == 0)
+		return;
 	r->body_max = r->route != NULL && r->route->max_body >= 0 ?
 	    r->route->max_body : r->conf->max_body;
 	if (r->http.content_length > r->body_max) {
 		log_msg(LOG_LV_INFO, r->id, "%s: body of %lld bytes over the "
 		    "limit of %lld", r->http.path ? r->http.path : "*",
 		    (long long)r->http.content_length, (long long)r->body_max);
-		conn_error(c, 413, NULL);
-		conn_send(c);
+		conn_reply_error(c, 413, NULL);
 		return;
 	}
 	r->body_left = r->http.content_length > 0 ? r->http.content_length : 0;
@@ -1234,6 +1500,27 @@ conn_request(struct conn *c, size_t len)
 		return;
 	}
 	conn_dispatch(c);
+}
+
+/*
+ * Twice the input buffer, up to MaxHeaderSize and a little: 0, or -1 when
+ * it is that large already or memory is short.  Only before a head is
+ * parsed: the parsed request points into the buffer.
+ */
+static int
+conn_grow(struct conn *c)
+{
+	size_t cap = c->srv->conf->max_header_size + 4096, nc;
+	char *nb;
+
+	if (c->incap >= cap)
+		return -1;
+	nc = c->incap * 2 < cap ? c->incap * 2 : cap;
+	if ((nb = realloc(c->in, nc)) == NULL)
+		return -1;
+	c->in = nb;
+	c->incap = nc;
+	return 0;
 }
 
 /*
@@ -1270,10 +1557,20 @@ conn_read(struct conn *c)
 			c->eof = 1;
 			return 0;
 		}
-		if ((c->in = malloc(cap)) == NULL)
+		/*
+		 * A small buffer first, grown while a head or a body needs
+		 * it (conn_grow()): a slowloris connection holds a few KiB,
+		 * not MaxHeaderSize.
+		 */
+		c->incap = (size_t)n * 2 > CONN_IN_FIRST ? (size_t)n * 2 :
+		    CONN_IN_FIRST;
+		if (c->incap > cap)
+			c->incap = cap;
+		if ((c->in = malloc(c->incap)) == NULL) {
+			c->incap = 0;
 			return -1;
+		}
 		memcpy(c->in, srv->scratch, (size_t)n);
-		c->incap = cap;
 		c->inlen = (size_t)n;
 		/*
 		 * A short read drained the socket; with edge triggering any
@@ -1340,6 +1637,7 @@ conn_process(struct conn *c)
 		return;
 	}
 	case CONN_HEAD:
+	head:
 		if (conn_read(c) == -1) {
 			conn_close(c);
 			return;
@@ -1372,6 +1670,8 @@ conn_process(struct conn *c)
 		if (end == 0) {
 			if (c->eof)
 				conn_close(c);	/* half a request, then FIN */
+			else if (c->inlen == c->incap && conn_grow(c) == 0)
+				goto head;	/* room for the rest */
 			else if (c->inlen == c->incap)
 				conn_fail(c, 431);
 			else if (c->scan > 0 && c->inlen < c->incap) {
@@ -1379,6 +1679,14 @@ conn_process(struct conn *c)
 			}
 			return;
 		}
+		/*
+		 * Room for a body behind the head before it is parsed (it
+		 * points into the buffer from then on); the cap leaves 4 KiB
+		 * beyond the largest head.
+		 */
+		while (c->incap - (size_t)end < CONN_IN_FIRST &&
+		    conn_grow(c) == 0)
+			;
 		conn_request(c, (size_t)end);
 		return;
 	case CONN_BODY:
@@ -1386,8 +1694,7 @@ conn_process(struct conn *c)
 			rv = conn_body(c);
 			if (rv > 0) {
 				c->keep_alive = 0;
-				conn_error(c, rv, NULL);
-				conn_send(c);
+				conn_reply_error(c, rv, NULL);
 				return;
 			}
 			if (rv == 0) {
@@ -1404,6 +1711,9 @@ conn_process(struct conn *c)
 			}
 			{
 				size_t before = c->inlen;
+
+				/* (No conn_grow() here: the parsed head points
+				 * into c->in.) */
 				if (conn_read(c) == -1) {
 					conn_close(c);
 					return;
@@ -1449,10 +1759,10 @@ conn_io(struct loop_io *io, unsigned revents)
 	if (revents & (LOOP_READ | LOOP_ERROR))
 		c->readable = 1;
 	/*
-	 * While a container works, a read tells whether the client is
-	 * still there: EOF or an error means it has gone.
+	 * While a producer works, a read tells whether the client is still
+	 * there: EOF or an error means it has gone.
 	 */
-	if (c->req != NULL && c->req->job != NULL &&
+	if (c->req != NULL && c->req->src != NULL &&
 	    (c->state == CONN_WAIT || c->state == CONN_WRITE) &&
 	    (revents & (LOOP_READ | LOOP_ERROR))) {
 		if (conn_read(c) == -1 || c->eof) {
@@ -1533,15 +1843,21 @@ conn_close(struct conn *c)
 	c->io.fn = NULL;
 	tls_conn_free(c->ssl);
 	c->ssl = NULL;
-	if (c->req != NULL && c->req->job != NULL) {
-		struct dcgi_job *job = c->req->job;
-		c->req->job = NULL;
-		dcgi_client_gone(job);
+	loop_unpost(srv->loop, &c->task);
+	if (c->req != NULL && c->req->src != NULL) {
+		/* From the loop, never from a sink op (sink.h). */
+		struct source *src = c->req->src;
+
+		c->req->src = NULL;
+		source_cancel(src);
 	}
 	req_free(c->req);
 	c->req = NULL;
 	free(c->in);
 	c->in = NULL;
+	conn_uncount(c);
+	client_unref(c->cl);
+	c->cl = NULL;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1556,24 +1872,7 @@ conn_close(struct conn *c)
 		listeners_resume(srv);
 }
 
-/* ----- answering over time (dcgi.c) ----- */
-
-void
-conn_get_info(struct conn *c, struct conn_info *ci)
-{
-	struct req *r = c->req;
-
-	ci->req = &r->http;
-	ci->conf = r->conf;
-	ci->reqid = r->id;
-	ci->client_addr = c->client;
-	ci->client_port = c->port;
-	ci->local_port = c->local_port;
-	ci->tls = c->tls;
-	ci->body = r->body;
-	ci->bodylen = r->bodylen;
-	ci->has_body = r->http.chunked || r->http.content_length >= 0;
-}
+/* ----- answering over time: the sink a producer writes to ----- */
 
 /* Append to the output buffer, growing it; -1 when out of memory. */
 static int
@@ -1602,143 +1901,121 @@ req_out(struct req *r, const char *p, size_t n)
 	return 0;
 }
 
+/*
+ * The sink ops record and post (sink.h): the writing, the closing and
+ * the next request happen in conn_task(), from the loop.
+ */
 static void
-conn_kick(struct conn *c)
+req_cut(struct req *r, const char *why)
 {
-	if (c->state == CONN_WAIT) {
-		c->state = CONN_WRITE;
-		conn_write(c);
-	}
+	if (why != NULL)
+		log_msg(LOG_LV_ERROR, r->id, "%s", why);
+	r->then = REQ_CUT;
+	loop_post(r->conn->srv->loop, &r->conn->task);
 }
 
-int
-conn_response_start(struct conn *c, int status, const char *headers,
-    size_t hlen, int64_t length)
+static int
+req_head(struct sink *s, int status, const char *headers, size_t hlen,
+    int64_t length)
 {
-	struct req *r = c->req;
+	struct req *r = LOOP_OWNER(s, struct req, sink);
+	struct conn *c = r->conn;
 	char *extra;
 	size_t elen = hlen;
 
-	r->streaming = 1;
+	if (r->then == REQ_CUT)
+		return -1;
 	if (length < 0 && r->http.version == 11 && !r->is_head &&
 	    status != 204 && status != 304) {
 		r->chunked_out = 1;
 		elen += sizeof("Transfer-Encoding: chunked\r\n") - 1;
 	} else if (length < 0)
 		c->keep_alive = 0;	/* HTTP/1.0: the end is the close */
-	if ((extra = malloc(elen + 1)) == NULL)
-		goto fail;
+	if ((extra = malloc(elen + 1)) == NULL) {
+		req_cut(r, "out of memory");
+		return -1;
+	}
 	memcpy(extra, headers, hlen);
 	if (r->chunked_out)
 		memcpy(extra + hlen, "Transfer-Encoding: chunked\r\n",
 		    elen - hlen);
 	if (conn_head(c, status, extra, elen, length, NULL, 0, 0) == -1) {
 		free(extra);
-		goto fail;
+		req_cut(r, "out of memory");
+		return -1;
 	}
 	free(extra);
-	conn_kick(c);
+	loop_post(c->srv->loop, &c->task);
 	return 0;
-fail:
-	log_msg(LOG_LV_ERROR, r->id, "out of memory");
-	r->job = NULL;
-	r->status = 500;
-	conn_log(c);
-	conn_close(c);
-	return -1;
 }
 
-int
-conn_response_data(struct conn *c, const char *p, size_t n)
+static ssize_t
+req_body(struct sink *s, const char *p, size_t n)
 {
-	struct req *r = c->req;
+	struct req *r = LOOP_OWNER(s, struct req, sink);
 	char size[24];
 
+	if (r->then == REQ_CUT)
+		return -1;
 	if (n == 0 || r->is_head)
-		return 0;
+		return (ssize_t)(r->outlen - r->outoff);
 	if (r->chunked_out) {
 		int sl = snprintf(size, sizeof(size), "%zx\r\n", n);
 		if (req_out(r, size, (size_t)sl) == -1 ||
-		    req_out(r, p, n) == -1 || req_out(r, "\r\n", 2) == -1)
-			goto fail;
-	} else if (req_out(r, p, n) == -1)
-		goto fail;
+		    req_out(r, p, n) == -1 || req_out(r, "\r\n", 2) == -1) {
+			req_cut(r, "out of memory");
+			return -1;
+		}
+	} else if (req_out(r, p, n) == -1) {
+		req_cut(r, "out of memory");
+		return -1;
+	}
 	r->sent += n;
-	conn_kick(c);
-	return 0;
-fail:
-	log_msg(LOG_LV_ERROR, r->id, "out of memory");
-	conn_response_abort(c);
-	return -1;
+	loop_post(r->conn->srv->loop, &r->conn->task);
+	return (ssize_t)(r->outlen - r->outoff);
 }
 
-size_t
-conn_response_queued(const struct conn *c)
+static void
+req_end(struct sink *s, const struct sink_result *res)
 {
-	const struct req *r = c->req;
+	struct req *r = LOOP_OWNER(s, struct req, sink);
+	struct conn *c = r->conn;
 
-	return r->outlen - r->outoff;
+	r->src = NULL;
+	if (r->then == REQ_CUT)
+		res = NULL;
+	else if (res->kind == SINK_DONE) {
+		if (r->chunked_out && req_out(r, "0\r\n\r\n", 5) == -1)
+			req_cut(r, "out of memory");
+	} else if (res->kind == SINK_ERROR) {
+		if (conn_error(c, res->status, res->headers) == -1)
+			req_cut(r, "out of memory");
+	} else if (res->kind == SINK_REDIRECT) {
+		free(r->redirect);
+		if ((r->redirect = strdup(res->location)) == NULL)
+			req_cut(r, "out of memory");
+		else
+			r->then = REQ_REDIRECT;
+	} else if (res->kind == SINK_RETRY)
+		r->then = REQ_AGAIN;
+	else
+		req_cut(r, NULL);
+	loop_post(c->srv->loop, &c->task);
 }
 
-void
-conn_response_end(struct conn *c)
-{
-	struct req *r = c->req;
+static const struct sink_ops req_sink_ops = { req_head, req_body, req_end };
 
-	r->job = NULL;
-	r->stream_end = 1;
-	if (r->chunked_out && req_out(r, "0\r\n\r\n", 5) == -1) {
-		conn_response_abort(c);
-		return;
-	}
-	if (c->state == CONN_WAIT) {
-		c->state = CONN_WRITE;
-		conn_write(c);
-	}
-}
-
-void
-conn_response_error(struct conn *c, int status, const char *headers)
-{
-	struct req *r = c->req;
-
-	r->job = NULL;
-	r->streaming = 0;
-	conn_error(c, status, headers);
-	if (c->req == r)
-		conn_send(c);
-}
-
-void
-conn_response_abort(struct conn *c)
-{
-	struct req *r = c->req;
-
-	r->job = NULL;
-	if (r->status == 0)
-		r->status = 500;
-	conn_log(c);
-	conn_close(c);
-}
-
-void
-conn_response_redirect(struct conn *c, const char *location)
+/* RFC 3875 §6.2.2: answer with a GET of r->redirect instead. */
+static void
+conn_redirect(struct conn *c)
 {
 	struct req *r = c->req;
 	const char *q;
 	size_t plen;
 
-	r->job = NULL;
 	if (++r->redirects > 5) {
 		log_msg(LOG_LV_ERROR, r->id, "more than 5 local redirects");
-		conn_error(c, 500, NULL);
-		conn_send(c);
-		return;
-	}
-	free(r->redirect);
-	if ((r->redirect = strdup(location)) == NULL) {
-		conn_error(c, 500, NULL);
-		conn_send(c);
+		conn_reply_error(c, 500, NULL);
 		return;
 	}
 	/* RFC 3875 §6.2.2: the new request is a GET without a body. */
@@ -1748,8 +2025,7 @@ conn_response_redirect(struct conn *c, const char *location)
 	    r->conf->max_request_line + 2) == -1) {
 		log_msg(LOG_LV_ERROR, r->id, "bad local redirect to %s",
 		    r->redirect);
-		conn_error(c, 500, NULL);
-		conn_send(c);
+		conn_reply_error(c, 500, NULL);
 		return;
 	}
 	r->http.path = r->pathbuf;
@@ -1759,10 +2035,60 @@ conn_response_redirect(struct conn *c, const char *location)
 	r->http.method = "GET";
 	r->http.content_length = -1;
 	r->http.chunked = 0;
-	r->bodylen = 0;
-	r->streaming = r->stream_end = r->chunked_out = 0;
+	free(r->body);
+	r->body = NULL;
+	r->bodylen = r->bodycap = 0;
+	r->chunked_out = 0;
 	r->route = conf_route_match(r->conf, r->http.path);
 	conn_dispatch(c);
+}
+
+/*
+ * Work left for the loop: by a sink op (the producer's news), by
+ * conn_finish() (the next request), by a producer that ended.
+ */
+static void
+conn_task(struct loop_task *t)
+{
+	struct conn *c = LOOP_OWNER(t, struct conn, task);
+	struct req *r = c->req;
+
+	if (c->io.fn == NULL)
+		return;
+	if (r != NULL && r->then == REQ_CUT) {
+		if (r->src != NULL) {
+			struct source *src = r->src;
+
+			r->src = NULL;
+			source_cancel(src);
+		}
+		if (r->status == 0)
+			r->status = 500;
+		conn_log(c);
+		conn_close(c);
+		return;
+	}
+	if (r != NULL && r->src == NULL && r->then != REQ_SEND) {
+		enum req_then then = r->then;
+
+		r->then = REQ_SEND;
+		if (then == REQ_REDIRECT)
+			conn_redirect(c);
+		else
+			conn_dispatch(c);
+		return;
+	}
+	switch (c->state) {
+	case CONN_WAIT:
+		c->state = CONN_WRITE;
+		/* FALLTHROUGH */
+	case CONN_WRITE:
+		conn_write(c);
+		return;
+	default:
+		conn_process(c);
+		return;
+	}
 }
 
 /* ----- the server ----- */
@@ -1878,6 +2204,11 @@ server_new(struct loop *loop, struct conf *conf, int inh_first, int ninh,
 	log_use(srv->logs);
 	if ((srv->dcgi = dcgi_new(loop, conf, err, errlen)) == NULL)
 		goto fail;
+	if ((srv->cache = cache_new(loop, CACHE_BYTES)) == NULL ||
+	    (srv->clients = clients_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (conf_has_tls(conf) &&
 	    (srv->tls = tls_server_new(conf, err, errlen)) == NULL)
 		goto fail;
@@ -2012,7 +2343,9 @@ server_free(struct server *srv)
 		listener_free(srv, l);
 	}
 	queues_free(srv->queues);
+	cache_free(srv->cache);
 	dcgi_free(srv->dcgi);
+	clients_free(srv->clients);
 	tls_server_unref(srv->tls);
 	server_idle(srv);
 	loop_timer_del(srv->loop, &srv->grace);

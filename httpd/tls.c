@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,33 @@ tls_suites(char **names, char *err, size_t errlen)
 	return v;
 }
 
+/*
+ * A certificate or key file that is not there: say which, and how to make
+ * a pair for a try (mbedtls would only say "file read error").
+ */
+static int
+tls_missing(const char *path, const char *directive, char *err,
+    size_t errlen)
+{
+	char dir[PATH_MAX], *slash;
+
+	if (access(path, F_OK) == 0)
+		return 0;
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "%s %s: %s", directive, path,
+		    strerror(errno));
+		return 1;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir)
+		*slash = '\0';
+	snprintf(err, errlen, "%s %s: no such file; for a self-signed "
+	    "certificate and key (cert.pem, key.pem) run: sh conf/mkcert.sh %s "
+	    "(in the dcgi source tree), or name your own pair", directive,
+	    path, dir);
+	return 1;
+}
+
 struct tls_server *
 tls_server_new(const struct conf *conf, char *err, size_t errlen)
 {
@@ -242,6 +270,9 @@ tls_server_new(const struct conf *conf, char *err, size_t errlen)
 		    "and TLSCertificateKeyFile");
 		return NULL;
 	}
+	if (tls_missing(conf->tls_cert, "TLSCertificateFile", err, errlen) ||
+	    tls_missing(conf->tls_key, "TLSCertificateKeyFile", err, errlen))
+		return NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;

@@ -8,12 +8,8 @@
  *
  *	/.dcgi/init ENTRYPOINT... CMD...
  *
- * It waits on stdin for the request, which dcgid writes as
- *
- *	LENGTH	4 bytes, big-endian: the size of what follows, at most 1 MiB
- *	ENV	LENGTH bytes: "NAME=value" strings, each ended by a NUL
- *	BODY	the request body, to the end of stdin
- *
+ * It waits on stdin for the request, which dcgid writes as LENGTH and ENV
+ * (httpd/envblock.h), then the body to the end of stdin, and
  * sets ENV over the environment the engine gave (the image's Env, HOSTNAME,
  * HOME, as for any container), and execs its arguments (searched in the
  * new PATH) with BODY still unread on stdin: the function cannot tell that
@@ -30,7 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ENV_MAX		(1024 * 1024)
+#include "../envblock.h"
 
 static void
 die(int code, const char *what, const char *detail)
@@ -63,39 +59,34 @@ readn(char *p, size_t n)
 	return 1;
 }
 
+static int
+put(void *arg, const char *name, const char *value)
+{
+	(void)arg;
+	return setenv(name, value, 1);
+}
+
 int
 main(int argc, char *argv[])
 {
 	unsigned char len[4];
-	uint32_t n;
-	char *env, *p, *end;
-	size_t l;
+	const char *why;
+	char *env;
+	long n;
 
 	if (argc < 2)
 		die(125, "nothing to run (the image has no entrypoint or "
 		    "command)", NULL);
 	if (!readn((char *)len, sizeof(len)))
 		return 0;	/* closed unused: the container is removed */
-	n = (uint32_t)len[0] << 24 | (uint32_t)len[1] << 16 |
-	    (uint32_t)len[2] << 8 | len[3];
-	if (n > ENV_MAX)
+	if ((n = envblock_length(len)) == -1)
 		die(125, "environment too large", NULL);
 	if ((env = malloc((size_t)n + 1)) == NULL)
 		die(125, "out of memory", NULL);
-	if (n > 0 && !readn(env, n))
+	if (n > 0 && !readn(env, (size_t)n))
 		die(125, "the request ended early", NULL);
-	env[n] = '\0';
-	for (p = env, end = env + n; p < end; p += l + 1) {
-		char *eq = strchr(p, '=');
-
-		l = strlen(p);
-
-		if (eq == NULL || eq == p)
-			die(125, "malformed environment entry", NULL);
-		*eq = '\0';
-		if (setenv(p, eq + 1, 1) == -1)
-			die(125, "setenv", strerror(errno));
-	}
+	if (envblock_parse(env, (size_t)n, put, NULL, &why) == -1)
+		die(125, why, NULL);
 	execvp(argv[1], argv + 1);
 	die(errno == ENOENT ? 127 : 126, argv[1], strerror(errno));
 	return 127;

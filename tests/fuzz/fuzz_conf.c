@@ -31,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int64_t v;
 
 	if (path[0] == '\0')
-		snprintf(path, sizeof(path), "/tmp/fuzz_conf.%d.conf",
+		snprintf(path, sizeof(path), "/dev/shm/fuzz_conf.%d.conf",
 		    (int)getpid());
 	if ((f = fopen(path, "w")) == NULL)
 		return 0;

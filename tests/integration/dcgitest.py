@@ -173,6 +173,10 @@ class Server:
         if self.wrapped and code == VALGRIND_ERROR:
             raise RuntimeError("valgrind found errors (exit %d):\n%s"
                                % (code, self.errors()))
+        report = sanitizer_report(self.errors())
+        if report:
+            raise RuntimeError("the sanitizers found errors (exit %d):\n%s"
+                               % (code, "\n".join(report[:40])))
         return code
 
     def errors(self):
@@ -191,6 +195,13 @@ class Server:
         if self.own_tmpdir and exc_type is None:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
         return False
+
+
+def sanitizer_report(text):
+    """The lines of an ASan, LSan or UBSan report in text (dcgid's stderr
+    under ./configure --enable-sanitizers), [] when there is none."""
+    return [l for l in text.splitlines()
+            if "Sanitizer" in l or "runtime error:" in l or l.startswith("    #")]
 
 
 def wait_until(cond, timeout, step=0.1):

@@ -71,6 +71,10 @@ CONF += """<Route /sleep>
 <Route /missing>
     Image dcgi-test/no-such-image
 </Route>
+<Route /dir/>
+    Image dcgi-test/busybox
+    Command /cgi/echo
+</Route>
 """
 
 
@@ -313,9 +317,25 @@ try:
     t.is_(env.get("HTTP_COOKIE"), "a=1; b=2", "two Cookie headers joined with '; '")
     t.is_(env.get("HTTP_X_MULTI"), "one, two", "two X-Multi headers joined with ', '")
     t.ok("HTTP_X_UNDER" not in env, "a header with an underscore in its name is not passed")
-    t.is_(env.get("PATH_INFO", ""), "", "GET /echo: PATH_INFO empty or absent")
+    t.is_(env.get("PATH_INFO"), "", "GET /echo: PATH_INFO set, and empty")
     t.is_(env.get("SCRIPT_NAME"), "/echo", "GET /echo: SCRIPT_NAME=/echo")
     t.is_(env.get("QUERY_STRING"), "", "GET /echo: QUERY_STRING empty")
+
+    # <Route /dir/>: a prefix with a trailing slash, mounted as nginx and
+    # Go's cgi host mount it.
+    for path, info in (("/dir/", "/"), ("/dir/a/b", "/a/b")):
+        r = container_response("GET " + path, request(port, "GET", path + "?q=1", []))
+        env, _ = cgi_env(r)
+        t.ok(r.status == 200 and env.get("SCRIPT_NAME") == "/dir" and
+             env.get("PATH_INFO") == info and env.get("QUERY_STRING") == "q=1",
+             "<Route /dir/>: GET %s: 200, SCRIPT_NAME=/dir, PATH_INFO=%s" % (path, info))
+        if r.status != 200 or env.get("PATH_INFO") != info:
+            t.diag("%r %r" % (r.status, env))
+    resp = raw(port, b"GET /dir?q=1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    t.ok(status_of(resp) == 301 and b"\r\nLocation: /dir/?q=1\r\n" in resp,
+         "<Route /dir/>: GET /dir answers 301 to /dir/?q=1")
+    t.ok(status_of(raw(port, b"GET /dirx HTTP/1.1\r\nHost: localhost\r\n\r\n")) == 404,
+         "<Route /dir/> does not take /dirx")
 
     # --- request bodies -----------------------------------------------------------
 

@@ -110,7 +110,8 @@ t.ok(rc == 127 and b"/no/such/program" in err, "a command that is not there: 127
 for name, data in [("no '='", block("A")), ("an empty name", block("=x")),
                    ("a length beyond 1 MiB", (1 << 20 | 1).to_bytes(4, "big")),
                    ("fewer bytes than the length", block("A=1", length=100)),
-                   ("half a length", b"\0\0")]:
+                   ("half a length", b"\0\0"),
+                   ("a last entry without its NUL", b"\0\0\0\x03A=1")]:
     rc, out, err = init_run(["/bin/echo", "ran"], data)
     t.ok(rc == 125 and out == b"" and err.startswith(b"dcgi-init: "),
          "dcgi-init refuses %s: 125, a line on stderr, nothing run" % name)

@@ -41,6 +41,20 @@ def make_install(*args):
     return run(["make", "-s", "-C", REPO, "install", *args], env=env)
 
 
+# ----- ./configure names the paths make install will use -----
+
+cfg = os.path.join(WORK, "configure")
+os.makedirs(cfg)
+for f in ("configure", "Makefile.in"):
+    shutil.copy(os.path.join(REPO, f), cfg)
+for args, binary in ((["--prefix=/opt/dcgi"], "/opt/dcgi/sbin/dcgid"),
+                     ([], "/usr/local/sbin/dcgid"),
+                     (["--sbindir=/usr/sbin"], "/usr/sbin/dcgid")):
+    rc, out = run(["sh", "configure", *args], cwd=cfg)
+    if not t.ok(rc == 0 and re.search(r"^  binary: +%s$" % re.escape(binary), out, re.M),
+                "./configure %s: its summary says binary: %s" % (" ".join(args), binary)):
+        t.diag(out[-600:])
+
 # ----- make install into a DESTDIR: the tree -----
 
 rc, out = make_install("DESTDIR=" + DEST, "PREFIX=/usr/local")

@@ -927,6 +927,13 @@ def t_config_errors(s):
     rc, out, err = dcgid("-t", conf_text="Listen 127.0.0.1:%d tls\nTLSCertificateFile %s\n" % (
         port, rsa_chain) + tail)
     t.ok(rc == 1 and "TLSCertificateKeyFile" in err, "-t: a certificate without a key: exit 1")
+    nocert = os.path.join(d, "tls", "cert.pem")
+    rc, out, err = dcgid("-t", conf_text=good.replace(rsa_chain, nocert))
+    if not t.ok(rc == 1 and nocert in err and "no such file" in err and
+                "sh conf/mkcert.sh %s" % os.path.join(d, "tls") in err,
+                "-t: a missing certificate: exit 1, names the file and how to make one "
+                "(conf/mkcert.sh)"):
+        t.diag(err)
 
     bad_pair = "Listen 127.0.0.1:%d tls\nTLSCertificateFile %s\nTLSCertificateKeyFile %s\n" % (
         port, rsa_chain, ec_key) + tail

@@ -186,6 +186,20 @@ test_env(void)
 	if (env == NULL)
 		return;
 	is_str(env_get(env, "SCRIPT_NAME"), "", "root route: SCRIPT_NAME empty");
+	free(env);
+	/* RFC 3875 §4.1.5: no extra path: PATH_INFO is set, and empty. */
+	cx.script_name = "/";
+	env = cgi_env(&r, &cx);
+	ok(env != NULL, "environment built");
+	if (env == NULL)
+		return;
+	is_str(env_get(env, "PATH_INFO"), "", "no extra path: PATH_INFO \"\"");
+	free(env);
+	cx.script_name = "";
+	env = cgi_env(&r, &cx);
+	ok(env != NULL, "environment built");
+	if (env == NULL)
+		return;
 	is_str(env_get(env, "PATH_INFO"), "/", "root route: PATH_INFO /");
 	is_str(env_get(env, "QUERY_STRING"), "", "QUERY_STRING always set");
 	is_str(env_get(env, "SERVER_NAME"), "::1", "IPv6 SERVER_NAME");

@@ -321,8 +321,8 @@ test_errors(void)
 		/* Route prefixes and queue names. */
 		{ L "<Route vote>\nImage x\n</Route>\n", "httpd.conf:2: ",
 		  "bad prefix \"vote\": a route prefix starts with '/'" },
-		{ L "<Route /vote/>\nImage x\n</Route>\n", "httpd.conf:2: ",
-		  "no trailing '/'" },
+		{ L "<Route /a//>\nImage x\n</Route>\n", "httpd.conf:2: ",
+		  "no empty segments" },
 		{ L "<Route /a/../b>\nImage x\n</Route>\n", "httpd.conf:2: ",
 		  "\"..\" segments" },
 		{ L "<Route /a/..>\nImage x\n</Route>\n", "httpd.conf:2: ",
@@ -1286,6 +1286,20 @@ test_route_match(void)
 		{ "/voter", NULL },
 		{ "/", NULL },
 	};
+	static const struct {
+		const char	*path;
+		const char	*prefix;
+	} slash[] = {
+		{ "/app/", "/app/" },
+		{ "/app", "/app/" },	/* the server answers 301 */
+		{ "/app/x", "/app/" },
+		{ "/app/admin", "/app/admin/" },
+		{ "/app/admin/", "/app/admin/" },
+		{ "/app/admin/x", "/app/admin/" },
+		{ "/apps", NULL },
+		{ "/ap", NULL },
+		{ "/", NULL },
+	};
 	struct errs		 e;
 	struct conf		*c;
 	const struct conf_route	*r;
@@ -1312,6 +1326,18 @@ test_route_match(void)
 		r = conf_route_match(c, noroot[i].path);
 		is_str(r != NULL ? r->prefix : NULL, noroot[i].prefix,
 		    "without /: match \"%s\"", noroot[i].path);
+	}
+	conf_unref(c);
+
+	/* A prefix with a trailing slash, as nginx and Go mount them. */
+	c = load("Listen 8080\n<Route /app/>\nImage a\n</Route>\n"
+	    "<Route /app/admin/>\nImage b\n</Route>\n", &e);
+	ok(c != NULL, "<Route /app/> loads");
+	show_errs(&e);
+	for (i = 0; c != NULL && i < sizeof(slash) / sizeof(slash[0]); i++) {
+		r = conf_route_match(c, slash[i].path);
+		is_str(r != NULL ? r->prefix : NULL, slash[i].prefix,
+		    "slash: match \"%s\"", slash[i].path);
 	}
 	conf_unref(c);
 }
