@@ -135,13 +135,24 @@ cache_free(struct cache *c)
 {
 	if (c == NULL)
 		return;
-	/* Fills still running have readers, cancelled before this. */
+	/*
+	 * A fill still running has lost its readers (they were cancelled
+	 * before this) but may still capture for later ones: its producer
+	 * is cancelled first, so that it never writes to the freed tee.
+	 */
 	for (size_t i = 0; i < CACHE_BUCKETS; i++)
 		while (c->b[i] != NULL) {
 			struct cache_entry *e = c->b[i];
 			c->b[i] = e->next;
-			if (e->fill != NULL)
-				fill_free(e->fill);
+			if (e->fill != NULL) {
+				struct cache_fill *f = e->fill;
+				struct source *p = f->producer;
+
+				f->producer = NULL;
+				if (p != NULL)
+					source_cancel(p);
+				fill_free(f);
+			}
 			entry_free(c, e);
 		}
 	free(c);
@@ -226,7 +237,8 @@ cache_fill(struct cache *c, struct cache_entry *e, int status,
 		return -1;
 	}
 	memcpy(e->headers, headers, hlen);
-	memcpy(e->body, body, blen);
+	if (blen > 0)
+		memcpy(e->body, body, blen);
 	e->hlen = hlen;
 	e->blen = blen;
 	c->bytes += hlen + blen;
@@ -334,19 +346,23 @@ fill_give_up(struct cache_fill *f)
 		reader_tell(f->waiters, &res);
 }
 
-/* Nobody reads the fill any more (from a consumer's cancel): stop it. */
-static void
+/*
+ * Nobody reads the fill any more (from a consumer's cancel): stop it.
+ * 1 when it is gone (f is freed), 0 when readers are left.
+ */
+static int
 fill_abandon(struct cache_fill *f)
 {
 	struct source *p = f->producer;
 
 	if (f->leader != NULL || f->waiters != NULL)
-		return;
+		return 0;
 	f->producer = NULL;
 	fill_give_up(f);
 	fill_free(f);
 	if (p != NULL)
 		source_cancel(p);
+	return 1;
 }
 
 static int
@@ -485,10 +501,17 @@ reader_cancel(struct source *src)
 {
 	struct reader *rd = (struct reader *)src;
 	struct cache_fill *f = rd->fill;
+	int leader = rd->leader;
 
 	reader_free(rd);
-	if (f != NULL)
-		fill_abandon(f);
+	if (f == NULL || fill_abandon(f))
+		return;		/* nobody else waited: stopped */
+	/*
+	 * The waiters go on; the producer may be paused for the leader's
+	 * back-pressure, which nobody would lift now (capture is bounded).
+	 */
+	if (leader && f->producer != NULL)
+		source_resume(f->producer);
 }
 
 static void
@@ -516,6 +539,14 @@ reader_timeout(struct loop_timer *t)
 	res.status = 504;
 	reader_tell(rd, &res);
 	fill_abandon(f);
+}
+
+int
+cache_filling(struct cache *c, const char *key)
+{
+	struct cache_entry *e = entry_find(c, key, loop_now(c->loop));
+
+	return e != NULL && e->fill != NULL;
 }
 
 struct source *

@@ -55,6 +55,8 @@ char		*cache_head(const struct cache_entry *, int64_t now,
  */
 struct source	*cache_join(struct cache *, const char *key, int64_t ttl_ms,
 		    int64_t wait_ms, struct sink *, struct sink **tee);
+/* Is an identical request's answer being made (cache_join() waits)? */
+int		 cache_filling(struct cache *, const char *key);
 /* The producer of the fill that `leader` (from cache_join) leads. */
 void		 cache_lead(struct source *leader, struct source *producer);
 

@@ -33,6 +33,7 @@
 #define CONF_MAX_LINE	(64 * 1024)	/* bytes in one logical line */
 #define CONF_MAX_ARGS	1024		/* words on one line */
 #define CONF_MAX_DEPTH	16		/* nested Includes */
+#define CONF_MAX_GLOB	1024		/* files one Include pattern may name */
 #define CONF_MAX_ECHO	160		/* bytes of the line quoted in errors */
 #define CONF_MAX_DIRS	64		/* entries in the directive table */
 
@@ -1227,6 +1228,13 @@ dir_include(struct parser *p, const struct directive *d, int argc,
 		    argv[0]);
 		goto done;
 	}
+	/* A pattern that reaches that far is a mistake (the fuzzer found
+	 * one that read all of /proc, four levels down). */
+	if (g.gl_pathc > CONF_MAX_GLOB) {
+		perr(p, "Include: \"%s\" names %zu files, more than %d",
+		    argv[0], (size_t)g.gl_pathc, CONF_MAX_GLOB);
+		goto done;
+	}
 	for (i = 0; i < g.gl_pathc && !p->oom; i++)
 		conf_include_one(p, g.gl_pathv[i]);
 	rc = 0;
@@ -2201,7 +2209,12 @@ conf_parse_file(struct parser *p, const char *name, const char *path)
 
 	where = ofile != NULL ? ofile : name;
 	wline = ofile != NULL ? oline : 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	/*
+	 * O_NONBLOCK: a FIFO (an Include glob may reach one) must not hang
+	 * the parse; it is refused below as not a regular file.
+	 */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) ==
+	    -1) {
 		conf_report(p, where, wline, otext, "cannot open %s: %s", name,
 		    strerror(errno));
 		goto done;

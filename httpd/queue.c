@@ -498,6 +498,11 @@ q_run(struct qitem *it)
 {
 	struct queues *qs = it->w->qs;
 
+	if (qs->stopping) {
+		q_item_free(it);	/* stays in processing for the next start */
+		return;
+	}
+
 	if (!dcgi_can_run(qs->dc, qs->conf)) {
 		loop_timer_set(qs->loop, &it->retry, Q_SLOT_WAIT_MS);
 		return;
@@ -526,6 +531,13 @@ q_fetched(redisAsyncContext *ac, void *reply, void *pd)
 		log_error("queue %s: BLMOVE: %s (Redis 6.2 or later is needed)",
 		    w->q->name, rp->str);
 		loop_timer_set(w->qs->loop, &w->wait, Q_RECONNECT_MAX_MS);
+		return;
+	}
+	if (rp->type == REDIS_REPLY_STRING && w->qs->stopping) {
+		/* Moved just as we stop: it waits in processing for the next
+		 * start (an item taken now could never run). */
+		log_info("queue %s: an item came as dcgid stops; it stays in %s "
+		    "for the next start", w->q->name, w->processing);
 		return;
 	}
 	if (rp->type == REDIS_REPLY_STRING) {

@@ -140,6 +140,7 @@ struct req {
 	struct sink	 sink;		/* what the producer answers through */
 	struct source	*src;		/* the producer; NULL once it has ended */
 	enum req_then	 then;		/* what its end() left for the loop */
+	int		 nocache;	/* a shared answer failed: run its own */
 	int		 redirects;
 	char		*redirect;
 
@@ -1228,7 +1229,7 @@ conn_route(struct conn *c)
 	 * Cache: GET and HEAD only, never with credentials.  The key is the
 	 * host and the target, so that one host's page is not another's.
 	 */
-	if (route->cache_ms > 0 && (r->http.meth == HTTP_GET ||
+	if (route->cache_ms > 0 && !r->nocache && (r->http.meth == HTTP_GET ||
 	    r->http.meth == HTTP_HEAD) &&
 	    http_header_get(&r->http, "Authorization") == NULL) {
 		const struct cache_entry *e;
@@ -1244,6 +1245,15 @@ conn_route(struct conn *c)
 			conn_cached(c, e);
 			return;
 		}
+		/*
+		 * A HEAD is served from an entry or waits for a GET's, but
+		 * never makes one: its function writes no body (RFC 3875
+		 * §4.3.3), which a GET would then be given.
+		 */
+		if (r->is_head && !cache_filling(srv->cache, key)) {
+			free(key);
+			goto run;
+		}
 		lead = cache_join(srv->cache, key, route->cache_ms,
 		    route->run.timeout_ms, &r->sink, &to);
 		free(key);
@@ -1253,6 +1263,7 @@ conn_route(struct conn *c)
 		if (to == NULL)
 			return;		/* waits for the identical request */
 	}
+run:
 	memset(&cx, 0, sizeof(cx));
 	/*
 	 * RFC 3875 §4.1.13: SCRIPT_NAME is the prefix without a trailing
@@ -1996,8 +2007,15 @@ req_end(struct sink *s, const struct sink_result *res)
 			req_cut(r, "out of memory");
 		else
 			r->then = REQ_REDIRECT;
-	} else if (res->kind == SINK_RETRY)
+	} else if (res->kind == SINK_RETRY) {
+		/*
+		 * The answer it waited for was not for sharing: it runs its
+		 * own now, beside the others that waited, not in a line of
+		 * new fills.
+		 */
 		r->then = REQ_AGAIN;
+		r->nocache = 1;
+	}
 	else
 		req_cut(r, NULL);
 	loop_post(c->srv->loop, &c->task);
@@ -2336,6 +2354,13 @@ server_free(struct server *srv)
 
 	if (srv == NULL)
 		return;
+	/* No job may start while everything goes (a failure of the loop
+	 * comes here without server_stop()). */
+	if (!srv->stopping) {
+		queues_stop(srv->queues);
+		if (srv->dcgi != NULL)
+			dcgi_stop(srv->dcgi);
+	}
 	while (srv->conns != NULL)
 		conn_close(srv->conns);
 	while ((l = srv->listeners) != NULL) {

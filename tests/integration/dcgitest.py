@@ -197,6 +197,15 @@ class Server:
         return False
 
 
+def time_limit(seconds, name):
+    """Fail the test (a TimeoutError) when it runs longer than seconds:
+    a hang anywhere must fail CI, not block it."""
+    def on_alarm(signum, frame):
+        raise TimeoutError("%s ran for more than %ds" % (name, seconds))
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+
+
 def sanitizer_report(text):
     """The lines of an ASan, LSan or UBSan report in text (dcgid's stderr
     under ./configure --enable-sanitizers), [] when there is none."""

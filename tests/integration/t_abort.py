@@ -22,7 +22,6 @@ other, so that a case's containers are its own route's.  Needs the image
 dcgi-test/busybox and openssl (tests/setup.sh)."""
 
 import os
-import signal
 import socket
 import ssl
 import struct
@@ -30,7 +29,7 @@ import subprocess
 import threading
 import time
 
-from dcgitest import PRESTART, Server, Tap, idle_prestarted, wait_until, sanitizer_report
+from dcgitest import PRESTART, Server, Tap, idle_prestarted, wait_until, sanitizer_report, time_limit
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
@@ -38,13 +37,7 @@ SLOW = 4 if WRAPPED else 1
 GRACE = 15 * SLOW
 OVERALL = 600 * SLOW
 
-
-def on_alarm(signum, frame):
-    raise TimeoutError("t_abort.py ran for more than %ds" % OVERALL)
-
-
-signal.signal(signal.SIGALRM, on_alarm)
-signal.alarm(OVERALL)
+time_limit(OVERALL, "t_abort.py")
 
 CACHED = ("/bin/sh -c \"printf 'Content-Type: application/octet-stream\\n\\n'; "
           "sleep 0.3; head -c 300000 /dev/zero\"")

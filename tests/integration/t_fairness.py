@@ -13,25 +13,18 @@ meanwhile; said once per burst.  Loopback only: the addresses of
 
 import os
 import re
-import signal
 import socket
 import threading
 import time
 
-from dcgitest import Server, Tap, read_to_close, status_of, wait_until, sanitizer_report
+from dcgitest import Server, Tap, read_to_close, status_of, wait_until, sanitizer_report, time_limit
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
 SLOW = 4 if WRAPPED else 1
 OVERALL = 300 * SLOW
 
-
-def on_alarm(signum, frame):
-    raise TimeoutError("t_fairness.py ran for more than %ds" % OVERALL)
-
-
-signal.signal(signal.SIGALRM, on_alarm)
-signal.alarm(OVERALL)
+time_limit(OVERALL, "t_fairness.py")
 
 HOLD = 6 * SLOW       # how long a slow function runs
 LIMIT = 3

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 
-from dcgitest import Server, Tap, free_port, read_to_close, status_of, wait_until, sanitizer_report
+from dcgitest import Server, Tap, free_port, read_to_close, status_of, wait_until, sanitizer_report, time_limit
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
@@ -38,13 +38,7 @@ SLOW = 4 if WRAPPED else 1
 OVERALL = 600 * SLOW
 DOCKER_SOCK = "/var/run/docker.sock"
 
-
-def on_alarm(signum, frame):
-    raise TimeoutError("t_faults.py ran for more than %ds" % OVERALL)
-
-
-signal.signal(signal.SIGALRM, on_alarm)
-signal.alarm(OVERALL)
+time_limit(OVERALL, "t_faults.py")
 
 
 def docker_ids(label):

@@ -118,11 +118,45 @@ t.ok(wait_until(lambda: "item=after-restart " in log(), 30), "items are consumed
 t.is_(log().count("unreachable"), 1, "the outage is logged once")
 t.ok("is back" in log(), "and its end")
 
-# SIGTERM while an item runs: it finishes and is acknowledged.
+# SIGTERM while an item runs and more keep coming: the running one
+# finishes and is acknowledged; one taken as dcgid stops stays in
+# processing for the next start; none is lost and the stop does not wait
+# for the grace period to run out.
 cli("RPUSH", "jobs", "slow-at-stop")
 t.ok(wait_until(lambda: "item=slow-at-stop " in log(), 20), "an item runs")
+feeding = True
+pushed = []
+
+
+def feed():
+    while feeding:
+        name = "late-%d" % len(pushed)
+        cli("RPUSH", "jobs", name)
+        pushed.append(name)
+        time.sleep(0.05)
+
+
+import threading  # noqa: E402
+fd = threading.Thread(target=feed)
+fd.start()
+time.sleep(0.3)
+t0 = time.monotonic()
 t.is_(s.stop(), 0, "SIGTERM: dcgid stops with exit 0")
-t.is_(cli("LLEN", "jobs:processing"), "0", "the running item finished and was acknowledged")
+stopped_in = time.monotonic() - t0
+feeding = False
+fd.join()
+t.ok("giving up waiting" not in log() and stopped_in < 9,
+     "it did not wait out GracePeriod for items it could no longer run (%.1fs)" % stopped_in)
+ran = set(re.findall(r"item=(late-\d+) ", log()))
+kept = set(cli("LRANGE", "jobs", "0", "-1").split()) | \
+    set(cli("LRANGE", "jobs:processing", "0", "-1").split())
+lost = [x for x in pushed if x not in ran and x not in kept]
+t.ok(len(pushed) > 10 and not lost and "slow-at-stop" not in kept,
+     "no item lost: each of the %d late ones ran or is still in Redis (lost: %s)" %
+     (len(pushed), lost))
+t.ok(not (set(cli("LRANGE", "jobs:processing", "0", "-1").split()) & ran),
+     "the ones that ran were acknowledged")
+cli("DEL", "jobs", "jobs:processing")
 t.ok(wait_until(lambda: not containers("dcgi.queue"), 15), "no queue container left")
 redis.send_signal(signal.SIGTERM)
 redis.wait(10)

@@ -1132,6 +1132,26 @@ test_include(void)
 	    "httpd.conf:2)");
 	expect_error("Listen 8080\nInclude conf.d\n", "httpd.conf:2: ",
 	    "conf.d is not a regular file");
+	/* A pattern that names too many files is refused, not read. */
+	make_dir("many");
+	for (int k = 0; k < 1025; k++) {
+		char n[64];
+
+		(void)snprintf(n, sizeof(n), "many/%04d.conf", k);
+		write_file(n, "");
+	}
+	expect_error("Listen 8080\nInclude many/*.conf\n", "httpd.conf:2: ",
+	    "Include: \"many/*.conf\" names 1025 files, more than 1024");
+	/* A FIFO, as a glob may find one: refused, no hang. */
+	make_dir("inc3");
+	{
+		char fifo[PATH_MAX];
+
+		(void)snprintf(fifo, sizeof(fifo), "%s/inc3/pipe.conf", root);
+		ok(mkfifo(fifo, 0600) == 0, "mkfifo");
+	}
+	expect_error("Listen 8080\nInclude inc3/*.conf\n", "httpd.conf:2: ",
+	    "inc3/pipe.conf is not a regular file");
 
 	/* A section must end in the file that opened it. */
 	write_file("inc2/open.inc", "<Route /x>\nImage x\n");
