@@ -151,6 +151,8 @@ struct req {
 	int		 fd;
 	off_t		 foff;
 	int64_t		 fleft;
+	char		*rpath;		/* a local redirect's normalised path */
+	size_t		 pathcap;	/* of pathbuf */
 	char		 pathbuf[];	/* the normalised path */
 };
 
@@ -700,6 +702,7 @@ req_free(struct req *r)
 	free(r->out);
 	free(r->body);
 	free(r->redirect);
+	free(r->rpath);
 	if (r->conf != NULL)
 		conf_unref(r->conf);
 	free(r);
@@ -819,19 +822,24 @@ conn_timer(struct conn *c, int64_t ms)
 }
 
 static struct req *
-req_new(struct conn *c)
+req_new(struct conn *c, size_t headlen)
 {
 	struct conf *conf = c->srv->conf;
-	size_t plen = conf->max_request_line + 2;
+	size_t plen = (headlen < conf->max_request_line ? headlen :
+	    conf->max_request_line) + 2;
 	struct req *r;
 
 	/*
-	 * Twice: the absolute-form authority is kept in the upper half.  The
-	 * path buffers are written before they are read: zero only the rest.
+	 * Room for the path of this head, which is no longer than the head
+	 * (not MaxRequestLine's 8 KiB for every request: a slow client
+	 * costs less), twice: the absolute-form authority is kept in the
+	 * upper half.  The path buffers are written before they are read:
+	 * zero only the rest.
 	 */
 	if ((r = malloc(sizeof(*r) + 2 * plen)) == NULL)
 		return NULL;
 	memset(r, 0, sizeof(*r));
+	r->pathcap = 2 * plen;
 	r->fd = -1;
 	r->conn = c;
 	r->sink.ops = &req_sink_ops;
@@ -1111,7 +1119,7 @@ conn_reply_error(struct conn *c, int status, const char *extra)
 static void
 conn_refuse(struct conn *c)
 {
-	if ((c->req = req_new(c)) == NULL) {
+	if ((c->req = req_new(c, 0)) == NULL) {
 		conn_close(c);
 		return;
 	}
@@ -1123,7 +1131,7 @@ conn_refuse(struct conn *c)
 static void
 conn_fail(struct conn *c, int status)
 {
-	if (c->req == NULL && (c->req = req_new(c)) == NULL) {
+	if (c->req == NULL && (c->req = req_new(c, 0)) == NULL) {
 		conn_close(c);
 		return;
 	}
@@ -1462,7 +1470,7 @@ conn_request(struct conn *c, size_t len)
 	struct req *r;
 	int status;
 
-	if ((r = c->req = req_new(c)) == NULL) {
+	if ((r = c->req = req_new(c, len)) == NULL) {
 		conn_close(c);
 		return;
 	}
@@ -1471,7 +1479,7 @@ conn_request(struct conn *c, size_t len)
 	lim.max_headers = conf->max_headers;
 	r->headlen = len;
 	status = http_parse_request(&r->http, c->in, len, r->pathbuf,
-	    2 * (conf->max_request_line + 2), &lim);
+	    r->pathcap, &lim);
 	r->is_head = r->http.meth == HTTP_HEAD;
 	c->keep_alive = r->http.keep_alive && !c->srv->stopping;
 	if (status != 0) {
@@ -2039,14 +2047,15 @@ conn_redirect(struct conn *c)
 	/* RFC 3875 §6.2.2: the new request is a GET without a body. */
 	q = strchr(r->redirect, '?');
 	plen = q ? (size_t)(q - r->redirect) : strlen(r->redirect);
-	if (http_path_normalize(r->redirect, plen, r->pathbuf,
-	    r->conf->max_request_line + 2) == -1) {
+	free(r->rpath);
+	if ((r->rpath = malloc(plen + 2)) == NULL ||
+	    http_path_normalize(r->redirect, plen, r->rpath, plen + 2) == -1) {
 		log_msg(LOG_LV_ERROR, r->id, "bad local redirect to %s",
 		    r->redirect);
 		conn_reply_error(c, 500, NULL);
 		return;
 	}
-	r->http.path = r->pathbuf;
+	r->http.path = r->rpath;
 	r->http.query = q ? q + 1 : NULL;
 	r->http.rawpath = r->redirect;
 	r->http.meth = HTTP_GET;
