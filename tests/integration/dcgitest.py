@@ -16,6 +16,7 @@ run it under, e.g. valgrind; empty by default).  DCGI_TEST_PRESTART=N
 prestarted containers; idle_prestarted() tells its idle ones apart.
 """
 
+import atexit
 import os
 import shlex
 import shutil
@@ -138,6 +139,9 @@ class Server:
             self.proc = subprocess.Popen(self.command("-f", self.conf),
                                          cwd=self.tmpdir, stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=err)
+        # A test that dies on an exception must not leave dcgid running
+        # (its prestarted containers would outlive the test).
+        atexit.register(self._reap, self.proc)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -154,6 +158,15 @@ class Server:
                 raise RuntimeError("dcgid did not listen on port %d within %gs:\n%s"
                                    % (self.port, timeout, self.errors()))
             time.sleep(0.05)
+
+    @staticmethod
+    def _reap(proc):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         """Send sig, wait, and return dcgid's exit code.  Raises when it
