@@ -38,6 +38,12 @@ if [ -n "$missing" ]; then
 	    $missing </dev/null
 fi
 
+# The user dcgid's server processes run as (User in httpd.conf).
+if ! getent passwd dcgi >/dev/null; then
+	say "adding the system user dcgi"
+	useradd --system --no-create-home --shell /usr/sbin/nologin dcgi
+fi
+
 # Docker
 if ! docker info >/dev/null 2>&1; then
 	say "starting dockerd (log: /var/log/dcgi-dockerd.log)"

@@ -494,7 +494,7 @@ tee_end(struct sink *s, const struct sink_result *res)
 	fill_free(f);
 }
 
-static const struct sink_ops tee_ops = { tee_head, tee_body, tee_end };
+static const struct sink_ops tee_ops = { tee_head, tee_body, tee_end, NULL };
 
 static void
 reader_cancel(struct source *src)

@@ -1095,6 +1095,32 @@ done:
 	return rc;
 }
 
+/* User NAME: whom the server processes run as (privilege separation). */
+static int
+dir_server_user(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	const char *a = argv[0];
+
+	(void)d;
+	(void)argc;
+	if (*a == '\0' || strlen(a) > 32 || strspn(a, "abcdefghijklmnopqrstuv"
+	    "wxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(a) ||
+	    *a == '-') {
+		perr(p, "User: bad user name \"%s\"", a);
+		return -1;
+	}
+	if (strcmp(a, "root") == 0) {
+		perr(p, "User root: the server processes must not run as root "
+		    "(PrivilegeSeparation off runs one process instead)");
+		return -1;
+	}
+	free(p->conf->server_user);
+	if ((p->conf->server_user = conf_strdup(p, a)) == NULL)
+		return -1;
+	return 0;
+}
+
 static int
 dir_docker_host(struct parser *p, const struct directive *d, int argc,
     char **argv)
@@ -1723,6 +1749,8 @@ static const struct directive directives[] = {
 	DIR("ErrorLog", W_TOP, 1, 1, 0, dir_error_log),
 	DIR("AccessLog", W_TOP, 1, 2, 0, dir_access_log),
 	DIR("ServerName", W_TOP, 1, 1, 0, dir_server_name),
+	DIR("User", W_TOP, 1, 1, 0, dir_server_user),
+	FLAGDIR("PrivilegeSeparation", W_TOP, B_CONF, struct conf, privsep),
 	DIR("DockerHost", W_TOP, 1, 1, 0, dir_docker_host),
 	DIR("Redis", W_TOP, 1, 1, 0, dir_redis),
 	DIR("Include", W_TOP, 1, 1, 1, dir_include),
@@ -2405,6 +2433,7 @@ conf_free(struct conf *c)
 	free(c->error_log);
 	free(c->access_log);
 	free(c->server_name);
+	free(c->server_user);
 	free(c->tls_cert);
 	free(c->tls_key);
 	if (c->tls_ciphers != NULL) {
@@ -2443,6 +2472,7 @@ conf_defaults(struct parser *p)
 		conf_oom(p);
 	c->access_format = CONF_LOG_COMBINED;
 	c->max_containers = 64;
+	c->privsep = 1;
 	c->tls_tickets = 1;
 	c->tls_protocols = CONF_TLS_1_2 | CONF_TLS_1_3;
 	c->max_connections = 1024;

@@ -91,6 +91,8 @@ struct conf {
 	char		*access_log;	/* "stdout", "stderr", "off" or a path */
 	enum conf_logfmt access_format;	/* default combined */
 	char		*server_name;	/* NULL: from Host */
+	char		*server_user;	/* User: NULL means "dcgi" */
+	int		 privsep;	/* PrivilegeSeparation (default on) */
 
 	char		*tls_cert;	/* absolute or NULL */
 	char		*tls_key;

@@ -51,6 +51,7 @@
 
 #include "config.h"
 #include "cgi.h"
+#include "chan.h"
 #include "client.h"
 #include "conf.h"
 #include "dcgi.h"
@@ -70,7 +71,8 @@ enum dcgi_state {
 	DCGI_CREATE,	/* POST /containers/create */
 	DCGI_ATTACH,	/* the attach stream is being set up */
 	DCGI_START,	/* POST /containers/{id}/start */
-	DCGI_RUN	/* stdin in, stdout out */
+	DCGI_RUN,	/* stdin in, stdout out */
+	DCGI_HANDED	/* the engine's side: the stream went to a server */
 };
 
 #define DCGI_INIT_PATH		"/.dcgi/init"	/* dcgi-init, in a container */
@@ -167,11 +169,17 @@ struct dcgi_job {
 
 	int64_t		  t0, t_queued, t_created, t_attached, t_started,
 			  t_first;	/* microseconds */
+
+	int		  handoff;	/* engine: the stream goes to a server */
+	uint32_t	  lease;	/* server: the engine's run, 0: none */
+	int64_t		  t_sent;	/* server: when it was asked for */
 };
 
 struct dcgi {
 	struct loop	 *loop;
-	struct docker	 *docker;
+	struct docker	 *docker;	/* NULL in a server process: */
+	struct chan	 *chan;		/* the engine makes the containers */
+	uint32_t	  nleases;
 	char		  instance[64];	/* "PID:STARTTIME": the dcgi.instance label */
 	uint64_t	  nnames;	/* containers named so far */
 	struct dcgi_route *routes;
@@ -209,6 +217,8 @@ static void	orphan_adopt(struct dcgi *, struct docker_call *,
 		    const char *);
 static void	container_name(struct dcgi *, char *, size_t);
 static void	container_create_failed(struct dcgi *, const char *, int);
+static void	job_handoff(struct dcgi_job *);
+static void	job_remote(struct dcgi_job *);
 
 static int64_t
 now_us(void)
@@ -384,7 +394,9 @@ dcgi_free(struct dcgi *dc)
 	for (rs = dc->routes; rs != NULL; rs = rs->next)
 		route_pool_off(rs, NULL);
 	loop_timer_del(dc->loop, &dc->status);
-	docker_free(dc->docker);	/* abandons the calls: no callback */
+	if (dc->docker != NULL)
+		docker_free(dc->docker);	/* abandons the calls */
+	chan_free(dc->chan);
 	while (dc->removals != NULL)
 		removal_free(dc->removals);
 	while ((rs = dc->routes) != NULL) {
@@ -399,7 +411,7 @@ int
 dcgi_busy(const struct dcgi *dc)
 {
 	return dc->njobs > 0 || dc->nremovals > 0 ||
-	    docker_pending(dc->docker) > 0;
+	    (dc->docker != NULL && docker_pending(dc->docker) > 0);
 }
 
 void
@@ -408,7 +420,8 @@ dcgi_log_busy(const struct dcgi *dc)
 	for (const struct dcgi_job *j = dc->jobs; j != NULL; j = j->next)
 		log_msg(LOG_LV_WARN, j->reqid, "%s: container %.12s still "
 		    "running", j->name, j->cid[0] ? j->cid : "-");
-	docker_log_pending(dc->docker);
+	if (dc->docker != NULL)
+		docker_log_pending(dc->docker);
 }
 
 size_t
@@ -823,6 +836,10 @@ job_started(void *arg, int status, json_t *body, const char *err)
 	}
 	if (j->t_started == 0)
 		j->t_started = now_us();
+	if (j->handoff) {
+		job_handoff(j);
+		return;
+	}
 	j->state = DCGI_RUN;
 	job_feed(j);
 }
@@ -837,6 +854,9 @@ job_attach_event(void *arg, enum docker_event ev, const char *data,
 	switch (ev) {
 	case DOCKER_ATTACHED:
 		j->t_attached = now_us();
+		/* Not a byte of it is read here when it goes to a server. */
+		if (j->handoff)
+			docker_attach_pause(j->att, 1);
 		j->state = DCGI_START;
 		snprintf(path, sizeof(path), "/containers/%s/start", j->cid);
 		if ((j->call = docker_call(j->dc->docker, "POST", path, NULL,
@@ -844,6 +864,14 @@ job_attach_event(void *arg, enum docker_event ev, const char *data,
 			job_fail(j, 500, NULL);
 		break;
 	case DOCKER_STDOUT:
+		if (j->handoff) {
+			/* Output the server process would never see. */
+			log_msg(LOG_LV_ERROR, j->reqid, "%s: container %.12s "
+			    "wrote before its stream was handed over: 502",
+			    j->name, j->cid);
+			job_fail(j, 502, NULL);
+			break;
+		}
 		job_stdout(j, data, len);
 		break;
 	case DOCKER_STDERR:
@@ -1563,6 +1591,8 @@ dcgi_configure(struct dcgi *dc, struct conf *conf)
 	struct dcgi_route *rs;
 	int any = 0;
 
+	if (dc->docker == NULL)
+		return;		/* a server process: the engine has the pools */
 	/* Pools of routes that went or stopped prestarting go. */
 	for (rs = dc->routes; rs != NULL; rs = rs->next) {
 		const struct conf_route *r = NULL;
@@ -1675,7 +1705,50 @@ job_take(struct dcgi_job *j, struct pooled *p, char **env)
 	 * answer is out: a container start on the same CPUs beside the
 	 * request made it 10-15 ms slower (bench/prestart.sh).
 	 */
-	job_feed(j);
+	if (j->handoff)
+		job_handoff(j);
+	else
+		job_feed(j);
+}
+
+/*
+ * The engine's side of a request (privilege separation): the container
+ * is running and attached; its stream goes to the server process that
+ * asked, with what that needs to go on (the environment block a
+ * prestarted container reads first, the timings).  The job stays, with
+ * its slot and its Timeout, until the server lets go of it (cancel) or
+ * the time is up; then job_end() removes the container as always.
+ */
+static void
+job_handoff(struct dcgi_job *j)
+{
+	struct sink_attach sa;
+	int64_t base = j->t_queued ? j->t_queued : j->t0;
+	int fd;
+
+	if ((fd = docker_attach_release(j->att)) == -1) {
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: container %.12s: its "
+		    "stream cannot be handed over (output before the "
+		    "request): 502", j->name, j->cid);
+		job_fail(j, 502, NULL);
+		return;
+	}
+	j->att = NULL;
+	j->state = DCGI_HANDED;
+	memset(&sa, 0, sizeof(sa));
+	sa.cid = j->cid;
+	sa.prestart = j->prestart;
+	sa.queued_us = base - j->t0;
+	sa.create_us = j->t_created - base;
+	sa.attach_us = j->t_attached - j->t_created;
+	sa.start_us = j->t_started - j->t_attached;
+	sa.pre = j->pre;
+	sa.prelen = j->prelen;
+	if (j->sink == NULL || j->sink->ops->attached == NULL) {
+		close(fd);
+		job_fail(j, 500, NULL);
+	} else if (j->sink->ops->attached(j->sink, fd, &sa) == -1)
+		job_fail(j, 500, NULL);
 }
 
 static void
@@ -1694,6 +1767,177 @@ queue_remove(struct dcgi *dc, struct dcgi_job *j)
 	j->qnext = NULL;
 }
 
+/* ----- a server process: the engine makes the containers ----- */
+
+/* Ask the engine for a container for j (CHAN_RUN). */
+static void
+job_remote(struct dcgi_job *j)
+{
+	struct dcgi *dc = j->dc;
+	struct chan_buf b = { 0 };
+	uint32_t n = 0;
+
+	if (++dc->nleases == 0)
+		dc->nleases = 1;
+	for (char **e = j->env; e != NULL && *e != NULL; e++)
+		n++;
+	chan_put_cstr(&b, j->route->prefix);
+	chan_put_cstr(&b, j->reqid);
+	chan_put_cstr(&b, j->client != NULL ? j->client->name : "");
+	chan_put_u32(&b, n);
+	for (char **e = j->env; e != NULL && *e != NULL; e++)
+		chan_put_cstr(&b, *e);
+	j->t_sent = now_us();
+	if (b.err || chan_send(dc->chan, CHAN_RUN, dc->nleases, b.p, b.len,
+	    -1) == -1) {
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: cannot ask the engine "
+		    "process for a container (the request's environment is "
+		    "over %d bytes, or the engine has gone): 500", j->name,
+		    CHAN_MAX);
+		chan_buf_free(&b);
+		job_fail(j, 500, NULL);
+		return;
+	}
+	chan_buf_free(&b);
+	j->lease = dc->nleases;
+}
+
+static int64_t
+clamp_us(int64_t t, int64_t max)
+{
+	return t > max ? max : t;
+}
+
+/* CHAN_GRANT: the container runs; its stream is m->fd. */
+static void
+job_granted(struct dcgi_job *j, struct chan_msg *m)
+{
+	struct chan_rd r = { m->data, m->len, 0 };
+	uint32_t pre, q, cr, at, st;
+	const char *pb;
+	size_t plen;
+	char cid[80];
+	int64_t now = now_us();
+
+	(void)chan_get_cstr(&r, cid, sizeof(cid));
+	pre = chan_get_u32(&r);
+	q = chan_get_u32(&r);
+	cr = chan_get_u32(&r);
+	at = chan_get_u32(&r);
+	st = chan_get_u32(&r);
+	pb = chan_get_str(&r, &plen);
+	if (r.err || m->fd == -1 || pre > 2 || plen > ENVBLOCK_MAX ||
+	    (plen > 0 && (j->pre = malloc(plen)) == NULL)) {
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: a grant from the engine "
+		    "process that makes no sense: 500", j->name);
+		job_fail(j, 500, NULL);
+		return;
+	}
+	if (plen > 0)
+		memcpy(j->pre, pb, plen);
+	j->prelen = plen;
+	j->preoff = 0;
+	snprintf(j->cid, sizeof(j->cid), "%s", cid);
+	j->prestart = (int)pre;
+	j->t_created = clamp_us(j->t_sent + q + cr, now);
+	j->t_attached = clamp_us(j->t_created + at, now);
+	j->t_started = clamp_us(j->t_attached + st, now);
+	j->att = docker_attach_fd(j->dc->loop, m->fd, job_attach_event, j);
+	m->fd = -1;
+	if (j->att == NULL) {
+		job_fail(j, 500, NULL);
+		return;
+	}
+	j->state = DCGI_RUN;
+	job_feed(j);
+}
+
+/* A message from the engine process. */
+static void
+dcgi_chan_msg(void *arg, struct chan_msg *m)
+{
+	struct dcgi *dc = arg;
+	struct dcgi_job *j;
+	struct chan_rd r = { m->data, m->len, 0 };
+	char hdrs[512];
+	uint32_t status;
+
+	if (m->type == CHAN_EOF) {
+		/* Its containers are beyond reach now: stop at once. */
+		log_error("the engine process has gone (%.*s): the server "
+		    "process exits", (int)m->len, m->data);
+		_exit(1);
+	}
+	for (j = dc->jobs; j != NULL; j = j->next)
+		if (j->lease == m->id && !j->dead)
+			break;
+	switch (m->type) {
+	case CHAN_GRANT:
+		if (j == NULL || j->state != DCGI_CREATE) {
+			/* It went meanwhile (the client, its Timeout). */
+			(void)chan_send(dc->chan, CHAN_RELEASE, m->id, NULL, 0,
+			    -1);
+			break;
+		}
+		job_granted(j, m);
+		break;
+	case CHAN_REFUSE:
+	case CHAN_END:
+		if (j == NULL)
+			break;
+		status = chan_get_u32(&r);
+		hdrs[0] = '\0';
+		if (m->type == CHAN_REFUSE)
+			(void)chan_get_cstr(&r, hdrs, sizeof(hdrs));
+		if (r.err || status < 400 || status > 599)
+			status = 502;
+		/* The engine has let go already, and logged why. */
+		j->lease = 0;
+		job_fail(j, (int)status, hdrs[0] ? hdrs : NULL);
+		break;
+	default:
+		log_error("the engine process sent a message of unknown type "
+		    "%u: ignored", m->type);
+		break;
+	}
+	if (m->fd != -1) {
+		close(m->fd);
+		m->fd = -1;
+	}
+}
+
+struct dcgi *
+dcgi_new_remote(struct loop *loop, int fd, char *err, size_t errlen)
+{
+	struct dcgi *dc;
+
+	if ((dc = calloc(1, sizeof(*dc))) == NULL ||
+	    (dc->chan = chan_new(loop, fd, dcgi_chan_msg, dc)) == NULL) {
+		snprintf(err, errlen, "the channel to the engine process: "
+		    "out of memory");
+		free(dc);
+		return NULL;
+	}
+	dc->loop = loop;
+	dc->status.fn = dcgi_status_tick;
+	return dc;
+}
+
+int
+dcgi_hello(struct dcgi *dc)
+{
+	struct chan_buf b = { 0 };
+	int rv;
+
+	if (dc->chan == NULL)
+		return 0;
+	chan_put_u32(&b, CHAN_VERSION);
+	chan_put_u32(&b, (uint32_t)getpid());
+	rv = b.err ? -1 : chan_send(dc->chan, CHAN_HELLO, 0, b.p, b.len, -1);
+	chan_buf_free(&b);
+	return rv;
+}
+
 /* Take a slot and create the container (or take a prestarted one). */
 static void
 job_run(struct dcgi_job *j)
@@ -1707,7 +1951,13 @@ job_run(struct dcgi_job *j)
 	j->t_queued = j->queued ? now_us() : 0;
 	j->queued = 0;
 	j->state = DCGI_CREATE;
-	loop_timer_set(j->dc->loop, &j->timer, j->run->timeout_ms);
+	/* The engine's side outlasts the server's by a second. */
+	loop_timer_set(j->dc->loop, &j->timer, j->run->timeout_ms +
+	    (j->handoff ? 1000 : 0));
+	if (j->dc->chan != NULL) {
+		job_remote(j);
+		return;
+	}
 	if (j->route != NULL && j->route->prestart > 0) {
 		struct pooled *p = pool_ready(j);
 
@@ -1984,7 +2234,11 @@ job_end(struct dcgi_job *j)
 	j->call = NULL;
 	docker_attach_free(j->att);
 	j->att = NULL;
-	if (j->cid[0] != '\0')
+	if (dc->chan != NULL && j->lease != 0)
+		/* The engine removes it. */
+		(void)chan_send(dc->chan, CHAN_RELEASE, j->lease, NULL, 0, -1);
+	j->lease = 0;
+	if (j->cid[0] != '\0' && dc->docker != NULL)
 		container_remove(dc, j->cid);
 	if (j->prev != NULL)
 		j->prev->next = j->next;
@@ -2037,7 +2291,8 @@ job_cancel(struct source *src)
 	struct dcgi_job *j = (struct dcgi_job *)src;
 
 	j->sink = NULL;
-	if (j->cid[0] != '\0')
+	/* A handed-over stream's server says for itself when it was cut. */
+	if (j->cid[0] != '\0' && !j->handoff)
 		log_msg(LOG_LV_INFO, j->reqid, "%s: client gone; removing "
 		    "container %.12s", j->name, j->cid);
 	job_end(j);
@@ -2096,6 +2351,7 @@ dcgi_start(struct dcgi *dc, struct dcgi_request *rq, struct sink *sink)
 	j->run = &rq->route->run;
 	j->env = rq->env;
 	j->client = client_ref(rq->client);
+	j->handoff = rq->handoff;
 	j->body = rq->body;
 	j->inlen = rq->bodylen;
 	snprintf(j->name, sizeof(j->name), "route %s", rq->route->prefix);

@@ -22,6 +22,13 @@ struct source;
 /* NULL with err set when DockerHost is malformed. */
 struct dcgi	*dcgi_new(struct loop *, const struct conf *, char *err,
 		    size_t errlen);
+/*
+ * A server process's: containers come from the engine process over the
+ * channel `fd` (taken; chan.h).  dcgi_hello() says the server is ready.
+ */
+struct dcgi	*dcgi_new_remote(struct loop *, int fd, char *err,
+		    size_t errlen);
+int		 dcgi_hello(struct dcgi *);
 void		 dcgi_free(struct dcgi *);
 /*
  * The configuration in force (at start and after each reload): routes
@@ -48,6 +55,8 @@ struct dcgi_request {
 	char		*body;		/* taken; NULL when there is none */
 	size_t		 bodylen;
 	struct client	*client;	/* the job takes a reference */
+	int		 handoff;	/* the engine's side: the stream goes
+					   to the sink's attached() */
 };
 
 /*

@@ -89,8 +89,9 @@ enum attach_state {
 
 struct docker_attach {
 	struct loop_io	  io;		/* the dup'ed socket */
-	struct docker	 *d;
-	CURL		 *easy;
+	struct loop	 *loop;
+	struct docker	 *d;		/* NULL: a stream passed in (fd) */
+	CURL		 *easy;		/* NULL: plain recv/send on io.fd */
 	struct docker_call *call;	/* while connecting */
 	enum attach_state state;
 	char		  req[512];
@@ -548,8 +549,49 @@ attach_fail(struct docker_attach *a, const char *fmt, ...)
 	va_end(ap);
 	a->state = ATT_DONE;
 	if (a->io.fd != -1)
-		loop_del(a->d->loop, &a->io);
+		loop_del(a->loop, &a->io);
 	(void)attach_emit(a, DOCKER_FAILED, msg, strlen(msg));
+}
+
+/*
+ * The stream's bytes: through libcurl for a connection it made, plain
+ * recv/send for one passed in (docker_attach_fd).  CURLE_AGAIN, CURLE_OK
+ * (n == 0 on EOF) or an error.
+ */
+static CURLcode
+att_recv(struct docker_attach *a, char *buf, size_t len, size_t *n)
+{
+	ssize_t r;
+
+	if (a->easy != NULL)
+		return curl_easy_recv(a->easy, buf, len, n);
+	*n = 0;
+	while ((r = recv(a->io.fd, buf, len, MSG_DONTWAIT)) == -1 &&
+	    errno == EINTR)
+		;
+	if (r == -1)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? CURLE_AGAIN :
+		    CURLE_RECV_ERROR;
+	*n = (size_t)r;
+	return CURLE_OK;
+}
+
+static CURLcode
+att_send(struct docker_attach *a, const void *buf, size_t len, size_t *n)
+{
+	ssize_t r;
+
+	if (a->easy != NULL)
+		return curl_easy_send(a->easy, buf, len, n);
+	*n = 0;
+	while ((r = send(a->io.fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL)) ==
+	    -1 && errno == EINTR)
+		;
+	if (r == -1)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? CURLE_AGAIN :
+		    CURLE_SEND_ERROR;
+	*n = (size_t)r;
+	return CURLE_OK;
 }
 
 struct docker_attach *
@@ -568,6 +610,7 @@ docker_attach(struct docker *d, const char *id, docker_attach_cb fn,
 	}
 	a->io.fd = -1;
 	a->io.fn = attach_io;
+	a->loop = d->loop;
 	a->d = d;
 	a->fn = fn;
 	a->arg = arg;
@@ -644,7 +687,7 @@ attach_connected(struct docker_attach *a, CURLcode rc)
 		attach_fail(a, "dup: %s", strerror(errno));
 		return;
 	}
-	if (loop_add(a->d->loop, &a->io, LOOP_READ | LOOP_WRITE, 0) == -1) {
+	if (loop_add(a->loop, &a->io, LOOP_READ | LOOP_WRITE, 0) == -1) {
 		close(a->io.fd);
 		a->io.fd = -1;
 		attach_fail(a, "epoll: %s", strerror(errno));
@@ -666,7 +709,7 @@ attach_watch(struct docker_attach *a)
 	if (a->state == ATT_HEAD || (a->state == ATT_STREAM && !a->paused))
 		ev |= LOOP_READ;
 	if (ev != a->io.events)
-		(void)loop_mod(a->d->loop, &a->io, ev, 0);
+		(void)loop_mod(a->loop, &a->io, ev, 0);
 }
 
 static int
@@ -773,13 +816,13 @@ attach_io(struct loop_io *io, unsigned revents)
 	while (a->state == ATT_STREAM && !a->paused) {
 		int rv;
 
-		rc = curl_easy_recv(a->easy, buf, sizeof(buf), &n);
+		rc = att_recv(a, buf, sizeof(buf), &n);
 		if (rc == CURLE_AGAIN)
 			break;
 		if (rc != CURLE_OK || n == 0) {
 			/* The engine closes the stream when the process exits. */
 			a->state = ATT_DONE;
-			loop_del(a->d->loop, &a->io);
+			loop_del(a->loop, &a->io);
 			(void)attach_emit(a, DOCKER_EOF, NULL, 0);
 			return;
 		}
@@ -802,7 +845,7 @@ docker_attach_write(struct docker_attach *a, const void *p, size_t len)
 
 	if (a->state != ATT_STREAM || a->stdin_closed)
 		return -1;
-	rc = curl_easy_send(a->easy, p, len, &n);
+	rc = att_send(a, p, len, &n);
 	if (rc == CURLE_AGAIN)
 		n = 0;
 	else if (rc != CURLE_OK)
@@ -834,6 +877,49 @@ docker_attach_pause(struct docker_attach *a, int paused)
 	attach_watch(a);
 }
 
+/*
+ * An attach stream passed in as a descriptor (by the engine process): in
+ * the stream state, at a frame boundary.  `fd` is taken.
+ */
+struct docker_attach *
+docker_attach_fd(struct loop *loop, int fd, docker_attach_cb fn, void *arg)
+{
+	struct docker_attach *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	a->loop = loop;
+	a->io.fd = fd;
+	a->io.fn = attach_io;
+	a->fn = fn;
+	a->arg = arg;
+	a->state = ATT_STREAM;
+	if (loop_add(loop, &a->io, LOOP_READ, 0) == -1) {
+		close(fd);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+int
+docker_attach_release(struct docker_attach *a)
+{
+	int fd;
+
+	/* Only a stream at a frame boundary with nothing read can go. */
+	if (a == NULL || a->state != ATT_STREAM || a->io.fd == -1 ||
+	    a->demux.hlen != 0 || a->demux.left != 0 || a->stdin_closed)
+		return -1;
+	loop_del(a->loop, &a->io);
+	fd = a->io.fd;
+	a->io.fd = -1;
+	docker_attach_free(a);
+	return fd;
+}
+
 void
 docker_attach_free(struct docker_attach *a)
 {
@@ -850,7 +936,7 @@ docker_attach_free(struct docker_attach *a)
 		call_free(a->call);
 	}
 	if (a->io.fd != -1) {
-		loop_del(a->d->loop, &a->io);
+		loop_del(a->loop, &a->io);
 		close(a->io.fd);
 		a->io.fd = -1;
 	}
@@ -859,7 +945,7 @@ docker_attach_free(struct docker_attach *a)
 		curl_easy_cleanup(a->easy);
 	}
 	a->state = ATT_DONE;
-	loop_defer_free(a->d->loop, a);
+	loop_defer_free(a->loop, a);
 }
 
 /* ----- the stream format ----- */

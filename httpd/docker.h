@@ -67,6 +67,19 @@ typedef int	(*docker_attach_cb)(void *arg, enum docker_event,
 
 struct docker_attach *docker_attach(struct docker *, const char *id,
 		    docker_attach_cb, void *arg);
+/*
+ * A stream made elsewhere (the engine process passed its descriptor):
+ * the same events from DOCKER_STDOUT on.  `fd` is taken.
+ */
+struct docker_attach *docker_attach_fd(struct loop *, int fd,
+		    docker_attach_cb, void *arg);
+/*
+ * Let the stream go: its socket (a descriptor that is the caller's) for
+ * another process to read, after the attach is freed.  Only at a frame
+ * boundary with nothing read yet (pause it at DOCKER_ATTACHED); -1 when
+ * it cannot go.
+ */
+int		 docker_attach_release(struct docker_attach *);
 /* Open, and nothing (no output, no EOF) waiting to be read. */
 int		 docker_attach_idle(const struct docker_attach *);
 /* Someone else gets the events from now on (a prestarted container is

@@ -11,6 +11,7 @@
 #include <sys/signalfd.h>
 
 #include <fcntl.h>
+#include <pwd.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -24,8 +25,10 @@
 
 #include "config.h"
 #include "conf.h"
+#include "engine.h"
 #include "log.h"
 #include "loop.h"
+#include "sandbox.h"
 #include "sd.h"
 #include "server.h"
 #include "static.h"
@@ -33,11 +36,15 @@
 
 #define DEFAULT_CONF	DCGI_SYSCONFDIR "/httpd.conf"
 #define STATUS_MS	2000	/* how often STATUS= is brought up to date */
+#define DCGI_USER	"dcgi"	/* User's default */
 
 struct mainctx {
 	struct loop_io	 sigio;
 	struct loop	*loop;
 	struct server	*srv;
+	enum server_role role;
+	struct engine	*engine;	/* SERVER_ENGINE */
+	int		 ready_sent;
 	const char	*conffile;
 	char		 root[PATH_MAX];
 	int		 stop;
@@ -56,9 +63,17 @@ main_status(struct mainctx *m, char *buf, size_t len)
 	int n;
 
 	server_get_stats(m->srv, &st);
-	n = snprintf(buf, len, "%s%zu connection%s, %zu container%s running",
-	    m->stop ? "stopping: " : "", st.conns, st.conns == 1 ? "" : "s",
-	    st.containers, st.containers == 1 ? "" : "s");
+	if (m->engine != NULL) {
+		size_t ns = engine_servers(m->engine);
+
+		n = snprintf(buf, len, "%s%zu server process%s, %zu container%s "
+		    "running", m->stop ? "stopping: " : "", ns, ns == 1 ? "" :
+		    "es", st.containers, st.containers == 1 ? "" : "s");
+	} else
+		n = snprintf(buf, len, "%s%zu connection%s, %zu container%s "
+		    "running", m->stop ? "stopping: " : "", st.conns,
+		    st.conns == 1 ? "" : "s", st.containers,
+		    st.containers == 1 ? "" : "s");
 	if (st.prestarted > 0 && n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, ", %zu prestarted",
 		    st.prestarted);
@@ -142,6 +157,14 @@ main_reload(struct mainctx *m)
 		    m->conffile);
 	else {
 		rv = server_reload(m->srv, conf);
+		if (rv == 0 && m->engine != NULL) {
+			/* A new server process with it; the old one stops
+			 * once the new one is ready. */
+			int fds[64];
+			size_t n = server_listen_fds(m->srv, fds, 64);
+
+			rv = engine_configure(m->engine, conf, fds, n);
+		}
 		conf_unref(conf);
 	}
 	main_status(m, st, sizeof(st));
@@ -159,7 +182,21 @@ main_signal(struct loop_io *io, unsigned revents)
 	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
+			if (m->role == SERVER_NET)
+				break;	/* the engine reloads: a new process */
 			main_reload(m);
+			break;
+		case SIGUSR2:
+			/* A reload's new server process is ready: drain. */
+			if (m->role == SERVER_NET && m->stop == 0) {
+				log_info("replaced by a new server process: "
+				    "draining");
+				server_drain(m->srv);
+			}
+			break;
+		case SIGCHLD:
+			if (m->engine != NULL)
+				engine_reap(m->engine);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -167,7 +204,10 @@ main_signal(struct loop_io *io, unsigned revents)
 				log_info("%s: stopping", si.ssi_signo == SIGTERM ?
 				    "SIGTERM" : "SIGINT");
 				sd_send("STOPPING=1\nSTATUS=stopping");
-				server_stop(m->srv);
+				if (m->engine != NULL)
+					engine_stop(m->engine);
+				else
+					server_stop(m->srv);
 			} else {
 				log_warn("second stop signal: exiting now");
 				m->stop = 99;
@@ -201,6 +241,15 @@ main_check(const struct conf *conf)
 		rv = 1;
 	}
 	mime_free(mime);
+	if (conf->privsep && geteuid() == 0 && getpwnam(conf->server_user ?
+	    conf->server_user : DCGI_USER) == NULL) {
+		fprintf(stderr, "%s: User %s: no such user (make it: useradd "
+		    "--system --no-create-home --shell /usr/sbin/nologin %s; "
+		    "make install does)\n", conf->path, conf->server_user ?
+		    conf->server_user : DCGI_USER, conf->server_user ?
+		    conf->server_user : DCGI_USER);
+		rv = 1;
+	}
 	for (size_t i = 0; i < conf->nlistens; i++) {
 		if (!conf->listens[i].tls)
 			continue;
@@ -222,7 +271,8 @@ main(int argc, char *argv[])
 	struct conf *conf = NULL;
 	sigset_t mask;
 	char err[512];
-	int ch, test = 0, rv = 1, ninh = 0;
+	int ch, test = 0, rv = 1, ninh = 0, chanfd = -1;
+	const char *e;
 
 	memset(&m, 0, sizeof(m));
 	m.conffile = DEFAULT_CONF;
@@ -273,11 +323,27 @@ main(int argc, char *argv[])
 		return rv;
 	}
 
+	/*
+	 * Which process is this?  The engine starts its server processes
+	 * with DCGID_ENGINE_FD, the channel (engine.c); a configuration with
+	 * PrivilegeSeparation off runs everything in one.
+	 */
+	if ((e = getenv("DCGID_ENGINE_FD")) != NULL) {
+		m.role = SERVER_NET;
+		chanfd = atoi(e);
+		unsetenv("DCGID_ENGINE_FD");
+	} else
+		m.role = conf->privsep ? SERVER_ENGINE : SERVER_ONE;
+
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	if (m.role == SERVER_ENGINE)
+		sigaddset(&mask, SIGCHLD);
+	if (m.role == SERVER_NET)
+		sigaddset(&mask, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1 ||
 	    (m.sigio.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
 		fprintf(stderr, "dcgid: signalfd: %s\n", strerror(errno));
@@ -298,14 +364,44 @@ main(int argc, char *argv[])
 		fprintf(stderr, "dcgid: %s; not notifying\n", err);
 		m.notify = 0;
 	}
-	if ((m.srv = server_new(m.loop, conf, SD_LISTEN_FDS_START, ninh, err,
-	    sizeof(err))) == NULL) {
-		fprintf(stderr, "dcgid: not starting: %s\n", err);
+	if ((m.srv = server_new(m.loop, conf, m.role, chanfd,
+	    SD_LISTEN_FDS_START, ninh, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "dcgid: %s: %s\n", m.role == SERVER_NET ?
+		    "server process not starting" : "not starting", err);
 		goto done;
 	}
-	log_info("dcgid %s started (pid %d, config %s%s)", DCGI_VERSION,
-	    (int)getpid(), m.conffile, m.notify ? ", under systemd" : "");
-	if (m.notify) {
+	if (m.role == SERVER_NET) {
+		/* Loaded: now give up what a server has no use for. */
+		if (sandbox_enter(conf->server_user ? conf->server_user :
+		    DCGI_USER, conf->document_root, err, sizeof(err)) == -1) {
+			log_error("server process not starting: %s", err);
+			goto done;
+		}
+		if (server_ready(m.srv) == -1) {
+			log_error("server process: cannot reach the engine");
+			goto done;
+		}
+	} else if (m.role == SERVER_ENGINE) {
+		int fds[64];
+		size_t n = server_listen_fds(m.srv, fds, 64);
+
+		if ((m.engine = engine_new(m.loop, server_dcgi(m.srv),
+		    m.conffile, err, sizeof(err))) == NULL ||
+		    engine_configure(m.engine, conf, fds, n) == -1) {
+			fprintf(stderr, "dcgid: not starting: %s\n", m.engine ?
+			    "cannot start a server process" : err);
+			goto done;
+		}
+	}
+	if (m.role != SERVER_NET)
+		log_info("dcgid %s started (pid %d, config %s%s%s)",
+		    DCGI_VERSION, (int)getpid(), m.conffile, m.notify ?
+		    ", under systemd" : "", m.role == SERVER_ONE ?
+		    ", one process" : "");
+	if (m.notify && m.role == SERVER_ENGINE) {
+		/* READY=1, STATUS= and the watchdog once the first server
+		 * process is ready (the main loop). */
+	} else if (m.notify) {
 		main_status(&m, m.status_sent, sizeof(m.status_sent));
 		sd_send("READY=1\nMAINPID=%d\nSTATUS=%s", (int)getpid(),
 		    m.status_sent);
@@ -317,7 +413,33 @@ main(int argc, char *argv[])
 			main_watchdog_tick(&m.watchdog);
 		}
 	}
-	while (!server_done(m.srv) && m.stop < 99) {
+	for (;;) {
+		if (m.engine != NULL) {
+			if (!m.ready_sent && engine_ready(m.engine)) {
+				m.ready_sent = 1;
+				if (m.notify) {
+					main_status(&m, m.status_sent,
+					    sizeof(m.status_sent));
+					sd_send("READY=1\nMAINPID=%d\nSTATUS=%s",
+					    (int)getpid(), m.status_sent);
+					m.status.fn = main_status_tick;
+					loop_timer_set(m.loop, &m.status,
+					    STATUS_MS);
+					m.watchdog_ms = (sd_watchdog_usec() +
+					    1999) / 2000;
+					if (m.watchdog_ms > 0) {
+						m.watchdog.fn =
+						    main_watchdog_tick;
+						main_watchdog_tick(&m.watchdog);
+					}
+				}
+			}
+			/* The servers first, then the containers and queues. */
+			if (m.stop && engine_done(m.engine))
+				server_stop(m.srv);
+		}
+		if (server_done(m.srv) || m.stop >= 99)
+			break;
 		if (loop_run_once(m.loop) == -1) {
 			log_error("epoll_wait: %s", strerror(errno));
 			goto done;
@@ -328,6 +450,7 @@ main(int argc, char *argv[])
 	loop_timer_del(m.loop, &m.watchdog);
 	rv = 0;
 done:
+	engine_free(m.engine);
 	server_free(m.srv);
 	if (conf != NULL)
 		conf_unref(conf);

@@ -447,7 +447,7 @@ q_run_end(struct sink *s, const struct sink_result *res)
 	loop_post(it->w->qs->loop, &it->task);
 }
 
-static const struct sink_ops q_run_ops = { NULL, NULL, q_run_end };
+static const struct sink_ops q_run_ops = { NULL, NULL, q_run_end, NULL };
 
 static void
 q_done(struct loop_task *t)

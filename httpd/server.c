@@ -91,7 +91,7 @@ struct listener {
 	struct server	 *srv;
 	struct inherited *inh;		/* from systemd: never closed */
 	char		  key[300];	/* "addr port tls" from the conf */
-	char		  name[80];	/* bound address, for messages */
+	char		  name[120];	/* bound address, for messages */
 	int		  tls;
 	unsigned	  port;
 	int		  keep;		/* reload: still wanted */
@@ -184,6 +184,7 @@ struct conn {
 
 struct server {
 	struct loop	 *loop;
+	enum server_role  role;
 	struct conf	 *conf;
 	struct log_files *logs;
 	struct mime	 *mime;
@@ -206,6 +207,7 @@ struct server {
 	char		 *scratch;	/* first reads land here */
 	size_t		  scratchlen;
 	int		  stopping;
+	int		  replaced;	/* a reload started a new process */
 	struct loop_timer grace;
 	uint64_t	  reqbase, reqseq;
 	char		  date[30];
@@ -365,8 +367,10 @@ static void
 listener_free(struct server *srv, struct listener *l)
 {
 	loop_del(srv->loop, &l->io);
-	if (l->inh != NULL)
-		l->inh->used = 0;	/* systemd's: kept for a later Listen */
+	/* systemd's: kept for a later Listen; the engine's copy: a server
+	 * process never gets a later one (a reload is a new process). */
+	if (l->inh != NULL && srv->role != SERVER_NET)
+		l->inh->used = 0;
 	else
 		close(l->io.fd);
 	l->io.fd = -1;
@@ -494,9 +498,10 @@ listener_adopt(struct server *srv, const struct conf_listen *cl,
     const char *key, struct inherited *h, struct listener **out)
 {
 	struct listener *l;
-	char name[100];
+	char name[120];
 
-	snprintf(name, sizeof(name), "%s (from systemd)", h->name);
+	snprintf(name, sizeof(name), "%s (from %s)", h->name,
+	    srv->role == SERVER_NET ? "the engine" : "systemd");
 	if ((l = listener_make(srv, cl, key, h->fd, name)) == NULL)
 		return -1;
 	h->used = 1;
@@ -671,7 +676,7 @@ listeners_resume(struct server *srv)
 {
 	struct listener *l;
 
-	if (!srv->paused || srv->stopping)
+	if (!srv->paused || srv->stopping || srv->role == SERVER_ENGINE)
 		return;
 	srv->paused = 0;
 	for (l = srv->listeners; l != NULL; l = l->next)
@@ -1823,7 +1828,7 @@ conn_timeout(struct loop_timer *t)
 		conn_close(c);
 		return;
 	case CONN_HEAD:
-		if (c->inlen == 0 && c->nreq > 0) {
+		if (c->inlen == 0 && (c->nreq > 0 || c->srv->stopping)) {
 			conn_close(c);		/* idle keep-alive: quietly */
 			return;
 		}
@@ -2029,7 +2034,8 @@ req_end(struct sink *s, const struct sink_result *res)
 	loop_post(c->srv->loop, &c->task);
 }
 
-static const struct sink_ops req_sink_ops = { req_head, req_body, req_end };
+static const struct sink_ops req_sink_ops = { req_head, req_body, req_end,
+    NULL };
 
 /* RFC 3875 §6.2.2: answer with a GET of r->redirect instead. */
 static void
@@ -2208,8 +2214,8 @@ server_grace(struct loop_timer *t)
 }
 
 struct server *
-server_new(struct loop *loop, struct conf *conf, int inh_first, int ninh,
-    char *err, size_t errlen)
+server_new(struct loop *loop, struct conf *conf, enum server_role role,
+    int chanfd, int inh_first, int ninh, char *err, size_t errlen)
 {
 	struct server *srv;
 
@@ -2218,6 +2224,9 @@ server_new(struct loop *loop, struct conf *conf, int inh_first, int ninh,
 		return NULL;
 	}
 	srv->loop = loop;
+	srv->role = role;
+	/* The engine holds the listeners for its server processes. */
+	srv->paused = role == SERVER_ENGINE;
 	srv->rootfd = -1;
 	srv->grace.fn = server_grace;
 	if (getrandom(&srv->reqbase, sizeof(srv->reqbase), 0) !=
@@ -2229,7 +2238,11 @@ server_new(struct loop *loop, struct conf *conf, int inh_first, int ninh,
 		goto fail;
 	srv->conf = conf_ref(conf);
 	log_use(srv->logs);
-	if ((srv->dcgi = dcgi_new(loop, conf, err, errlen)) == NULL)
+	if (role == SERVER_NET)
+		srv->dcgi = dcgi_new_remote(loop, chanfd, err, errlen);
+	else
+		srv->dcgi = dcgi_new(loop, conf, err, errlen);
+	if (srv->dcgi == NULL)
 		goto fail;
 	if ((srv->cache = cache_new(loop, CACHE_BYTES)) == NULL ||
 	    (srv->clients = clients_new()) == NULL) {
@@ -2253,7 +2266,8 @@ server_new(struct loop *loop, struct conf *conf, int inh_first, int ninh,
 			goto fail;
 		}
 	/* Queues keep the configuration they started with (README). */
-	srv->queues = queues_new(loop, srv->dcgi, conf);
+	if (role != SERVER_NET)
+		srv->queues = queues_new(loop, srv->dcgi, conf);
 	dcgi_configure(srv->dcgi, conf);
 	loop_set_idle(loop, server_idle, srv);
 	return srv;
@@ -2311,6 +2325,29 @@ server_reload(struct server *srv, struct conf *conf)
 	return 0;
 }
 
+size_t
+server_listen_fds(const struct server *srv, int *fds, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct listener *l = srv->listeners; l != NULL && n < max;
+	    l = l->next)
+		fds[n++] = l->io.fd;
+	return n;
+}
+
+struct dcgi *
+server_dcgi(struct server *srv)
+{
+	return srv->dcgi;
+}
+
+int
+server_ready(struct server *srv)
+{
+	return dcgi_hello(srv->dcgi);
+}
+
 void
 server_get_stats(const struct server *srv, struct server_stats *st)
 {
@@ -2319,26 +2356,59 @@ server_get_stats(const struct server *srv, struct server_stats *st)
 	st->prestarted = dcgi_prestarted(srv->dcgi);
 }
 
+static void	server_halt(struct server *, int);
+
 void
 server_stop(struct server *srv)
+{
+	server_halt(srv, 0);
+}
+
+void
+server_drain(struct server *srv)
+{
+	server_halt(srv, 1);
+}
+
+static void
+server_halt(struct server *srv, int replaced)
 {
 	struct listener *l;
 	struct conn *c, *next;
 
+	if (srv->stopping && !replaced && srv->replaced) {
+		/* Drained for a reload, now a stop: idle ones go now. */
+		srv->replaced = 0;
+		for (c = srv->conns; c != NULL; c = next) {
+			next = c->next;
+			if (c->state == CONN_HEAD && c->inlen == 0 &&
+			    c->req == NULL)
+				conn_close(c);
+		}
+		return;
+	}
 	if (srv->stopping)
 		return;
 	srv->stopping = 1;
+	srv->replaced = replaced;
 	queues_stop(srv->queues);
 	dcgi_stop(srv->dcgi);
 	while ((l = srv->listeners) != NULL) {
 		srv->listeners = l->next;
 		listener_free(srv, l);
 	}
-	/* Idle connections go now; busy ones close after their response. */
+	/*
+	 * Busy connections close after their response.  Idle ones go now,
+	 * unless a reload replaced this server process: then a keep-alive
+	 * connection stays until its next request (answered with Connection:
+	 * close), its KeepAliveTimeout or GracePeriod, so that a client in
+	 * the middle of a series never finds it shut as it sends.
+	 */
 	for (c = srv->conns; c != NULL; c = next) {
 		next = c->next;
 		c->keep_alive = 0;
-		if (c->state == CONN_HEAD && c->inlen == 0 && c->req == NULL)
+		if (!replaced && c->state == CONN_HEAD && c->inlen == 0 &&
+		    c->req == NULL)
 			conn_close(c);
 	}
 	log_info("stopping: %zu connection%s, %zu container%s in flight; "

@@ -8,8 +8,18 @@
 #include <stddef.h>
 
 struct conf;
+struct dcgi;
 struct loop;
 struct server;
+
+/* Which part of the work a process does (docs/privsep.md). */
+enum server_role {
+	SERVER_ONE,	/* everything, in one process */
+	SERVER_ENGINE,	/* the engine: holds the listeners without serving
+			   them; containers, pools, queues, logs */
+	SERVER_NET	/* a server process: serves the listeners; asks the
+			   engine over `chanfd` for each container */
+};
 
 /*
  * Open everything `conf` asks for (logs, MIME table, document root,
@@ -18,8 +28,16 @@ struct server;
  * by port for a Listen without one, when it is bound to the wildcard).
  * Takes a reference to conf.  NULL with a message in err on failure.
  */
-struct server	*server_new(struct loop *, struct conf *, int inh_first,
-		    int ninh, char *err, size_t errlen);
+struct server	*server_new(struct loop *, struct conf *, enum server_role,
+		    int chanfd, int inh_first, int ninh, char *err,
+		    size_t errlen);
+/* The listening sockets (the engine passes them to its servers). */
+size_t		 server_listen_fds(const struct server *, int *fds,
+		    size_t max);
+/* The containers' side (the engine serves its servers' runs with it). */
+struct dcgi	*server_dcgi(struct server *);
+/* A server process is ready: tell the engine. */
+int		 server_ready(struct server *);
 
 /* What STATUS= tells systemd. */
 struct server_stats {
@@ -38,6 +56,9 @@ int		 server_reload(struct server *, struct conf *);
 
 /* Stop accepting and finish what is in flight, within GracePeriod. */
 void		 server_stop(struct server *);
+/* The same for a server process a reload replaced: idle keep-alive
+ * connections stay until their next request or their timeout. */
+void		 server_drain(struct server *);
 /* Nonzero once a stopping server has no connection left. */
 int		 server_done(const struct server *);
 void		 server_free(struct server *);

@@ -51,6 +51,15 @@ struct sink_result {
 	const char	*why;		/* SINK_EXITED with -1: for the log */
 };
 
+/* What a producer that hands its stream over tells (attached()). */
+struct sink_attach {
+	const char	*cid;		/* the container */
+	int		 prestart;	/* 0, 1 a prestarted one, 2 none ready */
+	int64_t		 queued_us, create_us, attach_us, start_us;
+	const char	*pre;		/* to write to its stdin first */
+	size_t		 prelen;
+};
+
 struct sink;
 struct sink_ops {
 	/*
@@ -67,6 +76,13 @@ struct sink_ops {
 	 */
 	ssize_t	(*body)(struct sink *, const char *, size_t);
 	void	(*end)(struct sink *, const struct sink_result *);
+	/*
+	 * Instead of head() and body(): the attach stream itself, `fd`, is
+	 * the consumer's from now on (the engine process hands it to a
+	 * server process).  0, or -1 when it could not take it (end() is
+	 * still owed).  NULL for consumers that never ask for it.
+	 */
+	int	(*attached)(struct sink *, int fd, const struct sink_attach *);
 };
 
 struct sink {

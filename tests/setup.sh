@@ -15,7 +15,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 packages="curl python3 perl openssl sslscan slowhttptest redis-server redis-tools postgresql mandoc systemd
-    chromium docker.io busybox-static debootstrap procps"
+    chromium docker.io busybox-static debootstrap procps gdb iproute2"
 # Node.js may come from elsewhere than Debian: only ask for it when absent.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
     packages="$packages nodejs npm"
@@ -35,6 +35,13 @@ if [ -n "$missing" ]; then
 	apt-get update </dev/null
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    $missing </dev/null
+fi
+
+# The unprivileged user of dcgid's server processes (User, default dcgi;
+# make install makes it with systemd-sysusers).
+if [ "$(id -u)" = 0 ] && ! getent passwd dcgi >/dev/null; then
+	echo "tests/setup.sh: adding the system user dcgi"
+	useradd --system --no-create-home --shell /usr/sbin/nologin dcgi
 fi
 
 # docker.io provides /usr/bin/docker; use whichever client is on PATH.

@@ -18,6 +18,7 @@ prestarted containers; idle_prestarted() tells its idle ones apart.
 
 import atexit
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -210,6 +211,27 @@ class Server:
         return False
 
 
+def rss_kib(pid):
+    """VmRSS in KiB of dcgid: the engine (pid) and its server processes
+    together, or None."""
+    total, seen = 0, False
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            pids = [pid] + [int(x) for x in f.read().split()]
+    except OSError:
+        pids = [pid]
+    for p in pids:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        seen = True
+        except (OSError, ValueError):
+            pass
+    return total if seen else None
+
+
 def time_limit(seconds, name):
     """Fail the test (a TimeoutError) when it runs longer than seconds:
     a hang anywhere must fail CI, not block it."""
@@ -222,8 +244,12 @@ def time_limit(seconds, name):
 def sanitizer_report(text):
     """The lines of an ASan, LSan or UBSan report in text (dcgid's stderr
     under ./configure --enable-sanitizers), [] when there is none."""
+    # valgrind -q (DCGI_WRAP) prints only its findings, "==PID== ...": the
+    # server processes' too (--trace-children), which exit codes of the
+    # engine's would not show.
     return [l for l in text.splitlines()
-            if "Sanitizer" in l or "runtime error:" in l or l.startswith("    #")]
+            if "Sanitizer" in l or "runtime error:" in l or l.startswith("    #")
+            or re.match(r"==\d+== ", l)]
 
 
 def wait_until(cond, timeout, step=0.1):

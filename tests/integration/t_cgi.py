@@ -20,7 +20,7 @@ import socket
 import subprocess
 import time
 
-from dcgitest import (PRESTART, Server, Tap, idle_prestarted, raw, status_of,
+from dcgitest import (PRESTART, Server, Tap, idle_prestarted, raw, rss_kib, status_of,
                       wait_until as wait_for)
 
 t = Tap()
@@ -103,7 +103,6 @@ def containers(route=None, idle=False):
         waiting = idle_prestarted(ids)
         ids = [i for i in ids if i not in waiting]
     return ids
-
 
 
 def dechunk(data):
@@ -194,18 +193,6 @@ def cgi_env(resp):
             k, _, v = line.partition("=")
             env[k] = v
     return env, body
-
-
-def rss_kib(pid):
-    """VmRSS of pid in KiB, or None."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 def uses_asan(pid):

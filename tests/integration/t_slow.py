@@ -17,7 +17,8 @@ import subprocess
 import threading
 import time
 
-from dcgitest import Server, Tap, read_to_close, status_of, wait_until, sanitizer_report, time_limit
+from dcgitest import (Server, Tap, read_to_close, rss_kib, sanitizer_report, status_of,
+                      time_limit, wait_until)
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
@@ -47,14 +48,6 @@ MaxContainersPerClient 8
     Command /cgi/echo
 </Route>
 """ % TIMEOUT
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
 
 
 def docker_ids(route):

@@ -225,8 +225,12 @@ with open(tmpname, "wb") as f:
     f.write(b"three\n")
 os.rename(tmpname, os.path.join(root, "c.txt"))
 t.is_(curl(base + "/c.txt")[2], b"three\n", "cache: a file renamed over it is served at once")
-os.chmod(os.path.join(root, "c.txt"), 0o600)
+os.chmod(os.path.join(root, "c.txt"), 0o444)
 t.is_(curl(base + "/c.txt")[0], 200, "cache: a mode change is a miss, the file reopened")
+# The server process runs as User (dcgi), not root: a file only root may
+# read is not served.
+os.chmod(os.path.join(root, "c.txt"), 0o600)
+t.is_(curl(base + "/c.txt")[0], 403, "cache: and a file the server's user may not read is 403")
 os.unlink(os.path.join(root, "c.txt"))
 t.is_(curl(base + "/c.txt")[0], 404, "cache: a removed file is 404 at once")
 put("c.txt", b"four\n")
