@@ -47,6 +47,7 @@ enum chan_type {
 			   went before it was granted): remove it */
 	CHAN_END,	/* E->S: the engine ended the run (u32 status: 504
 			   Timeout, 503 stopping); the stream is dead */
+	CHAN_DRAINING,	/* S->E: a reload replaced it; it accepts no more */
 	CHAN_EOF = 1000	/* not a message: the other end has gone */
 };
 

@@ -1938,6 +1938,13 @@ dcgi_hello(struct dcgi *dc)
 	return rv;
 }
 
+void
+dcgi_draining(struct dcgi *dc)
+{
+	if (dc->chan != NULL)
+		(void)chan_send(dc->chan, CHAN_DRAINING, 0, NULL, 0, -1);
+}
+
 /* Take a slot and create the container (or take a prestarted one). */
 static void
 job_run(struct dcgi_job *j)

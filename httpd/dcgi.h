@@ -29,6 +29,8 @@ struct dcgi	*dcgi_new(struct loop *, const struct conf *, char *err,
 struct dcgi	*dcgi_new_remote(struct loop *, int fd, char *err,
 		    size_t errlen);
 int		 dcgi_hello(struct dcgi *);
+/* A replaced server process has closed its listeners: tell the engine. */
+void		 dcgi_draining(struct dcgi *);
 void		 dcgi_free(struct dcgi *);
 /*
  * The configuration in force (at start and after each reload): routes

@@ -72,6 +72,9 @@ struct worker {
 	int		  ready;	/* said CHAN_HELLO */
 	int		  reaped;
 	int		  draining;	/* told to stop */
+	int		  accepting;	/* its listeners are open */
+	int		  reload;	/* started by a reload ... */
+	int		  announced;	/* ... which is complete */
 	int64_t		  started;	/* ms */
 };
 
@@ -94,6 +97,7 @@ struct engine {
 };
 
 static int	worker_spawn(struct engine *, struct conf *);
+static void	engine_check_reloaded(struct engine *);
 static void	worker_lost(struct worker *, const char *);
 
 /* ----- leases: one request's container ----- */
@@ -295,12 +299,18 @@ worker_msg(void *arg, struct chan_msg *m)
 		}
 		w->ready = 1;
 		log_info("server process %d ready", (int)w->pid);
-		/* The ones before it stop now: it serves the listeners. */
-		for (struct worker *o = w->e->workers; o != NULL; o = o->next)
-			if (o != w && !o->draining && !o->reaped) {
+		/* The ones before it (later in the list) stop now: it serves
+		 * the listeners.  One started after it waits its own turn. */
+		for (struct worker *o = w->next; o != NULL; o = o->next)
+			if (!o->draining && !o->reaped) {
 				o->draining = 1;
 				(void)kill(o->pid, SIGUSR2);
 			}
+		engine_check_reloaded(w->e);
+		return;
+	case CHAN_DRAINING:
+		w->accepting = 0;
+		engine_check_reloaded(w->e);
 		return;
 	case CHAN_RUN:
 		if (worker_run(w, m) == -1)
@@ -320,6 +330,29 @@ worker_msg(void *arg, struct chan_msg *m)
 	default:
 		worker_lost(w, "a message of unknown type");
 		return;
+	}
+}
+
+/*
+ * A reload is complete once its server process is ready and every older
+ * one has stopped accepting: from then on each new connection gets the new
+ * configuration.
+ */
+static void
+engine_check_reloaded(struct engine *e)
+{
+	for (struct worker *w = e->workers; w != NULL; w = w->next) {
+		int older = 0;
+
+		if (!w->reload || w->announced || !w->ready || w->reaped)
+			continue;
+		for (struct worker *o = w->next; o != NULL; o = o->next)
+			older |= o->accepting && !o->reaped;
+		if (older)
+			continue;
+		w->announced = 1;
+		log_info("configuration reloaded from %s (server process %d)",
+		    w->conf->path, (int)w->pid);
 	}
 }
 
@@ -408,6 +441,7 @@ worker_spawn(struct engine *e, struct conf *conf)
 	w->e = e;
 	w->pid = pid;
 	w->started = mono_ms();
+	w->accepting = 1;
 	w->conf = conf_ref(conf);
 	if ((w->chan = chan_new(e->loop, sp[0], worker_msg, w)) == NULL) {
 		log_error("server process %d: no channel: out of memory",
@@ -462,6 +496,8 @@ worker_free(struct worker *w)
 static void
 worker_lost(struct worker *w, const char *why)
 {
+	struct engine *e = w->e;
+
 	if (why != NULL) {
 		log_error("server process %d: %s: killing it", (int)w->pid, why);
 		(void)kill(w->pid, SIGKILL);
@@ -471,8 +507,10 @@ worker_lost(struct worker *w, const char *why)
 		    "container%s", (int)w->pid, w->nleases,
 		    w->nleases == 1 ? "" : "s");
 	worker_close(w);
+	w->accepting = 0;
 	if (w->reaped)
 		worker_free(w);
+	engine_check_reloaded(e);
 }
 
 /* A server process has exited: reap it, replace it if it was the one. */
@@ -503,6 +541,10 @@ worker_reaped(struct worker *w, int status)
 		if (!ready && now - started < 5000) {
 			/* It could not start (a reload's new config): keep
 			 * the ones before it, which still serve. */
+			if (w->reload)
+				log_error("reload: the new server process died "
+				    "before it was ready; the old one keeps "
+				    "serving");
 			e->failed = 1;
 			for (struct worker *o = e->workers; o != NULL;
 			    o = o->next)
@@ -602,6 +644,8 @@ int
 engine_configure(struct engine *e, struct conf *conf, const int *fds,
     size_t n)
 {
+	int reload;
+
 	if (n > ENGINE_MAX_FDS) {
 		log_error("more than %d listening sockets", ENGINE_MAX_FDS);
 		return -1;
@@ -612,13 +656,19 @@ engine_configure(struct engine *e, struct conf *conf, const int *fds,
 		conf_unref(e->conf);
 	e->conf = conf_ref(conf);
 	e->failed = 0;
-	return worker_spawn(e, conf);
+	reload = e->workers != NULL;
+	if (worker_spawn(e, conf) == -1)
+		return -1;
+	e->current->reload = reload;
+	return 0;
 }
 
 int
 engine_ready(const struct engine *e)
 {
-	return e->current != NULL && e->current->ready;
+	const struct worker *c = e->current;
+
+	return c != NULL && c->ready && (!c->reload || c->announced);
 }
 
 int

@@ -45,6 +45,7 @@ struct mainctx {
 	enum server_role role;
 	struct engine	*engine;	/* SERVER_ENGINE */
 	int		 ready_sent;
+	int		 reload_wait;	/* READY=1 when the new server is */
 	const char	*conffile;
 	char		 root[PATH_MAX];
 	int		 stop;
@@ -166,6 +167,11 @@ main_reload(struct mainctx *m)
 			rv = engine_configure(m->engine, conf, fds, n);
 		}
 		conf_unref(conf);
+	}
+	if (rv == 0 && m->engine != NULL) {
+		/* READY=1 once the new server process is (the main loop). */
+		m->reload_wait = 1;
+		return;
 	}
 	main_status(m, st, sizeof(st));
 	sd_send("READY=1\nSTATUS=%s%s", rv == 0 ? "" :
@@ -433,6 +439,15 @@ main(int argc, char *argv[])
 						main_watchdog_tick(&m.watchdog);
 					}
 				}
+			}
+			if (m.reload_wait && engine_ready(m.engine)) {
+				char st[200];
+
+				m.reload_wait = 0;
+				main_status(&m, st, sizeof(st));
+				sd_send("READY=1\nSTATUS=%s%s",
+				    engine_failed(m.engine) ? "reload failed, "
+				    "the old configuration stays; " : "", st);
 			}
 			/* The servers first, then the containers and queues. */
 			if (m.stop && engine_done(m.engine))

@@ -2320,7 +2320,9 @@ server_reload(struct server *srv, struct conf *conf)
 	srv->conf = conf_ref(conf);
 	if (srv->paused && srv->nconns < (size_t)conf->max_connections)
 		listeners_resume(srv);
-	log_info("configuration reloaded from %s", conf->path);
+	/* The engine says so once the new server process is ready. */
+	if (srv->role != SERVER_ENGINE)
+		log_info("configuration reloaded from %s", conf->path);
 	dcgi_configure(srv->dcgi, conf);
 	return 0;
 }
@@ -2379,6 +2381,7 @@ server_halt(struct server *srv, int replaced)
 	if (srv->stopping && !replaced && srv->replaced) {
 		/* Drained for a reload, now a stop: idle ones go now. */
 		srv->replaced = 0;
+		dcgi_stop(srv->dcgi);
 		for (c = srv->conns; c != NULL; c = next) {
 			next = c->next;
 			if (c->state == CONN_HEAD && c->inlen == 0 &&
@@ -2392,7 +2395,9 @@ server_halt(struct server *srv, int replaced)
 	srv->stopping = 1;
 	srv->replaced = replaced;
 	queues_stop(srv->queues);
-	dcgi_stop(srv->dcgi);
+	/* Replaced: requests waiting for a slot still get their container. */
+	if (!replaced)
+		dcgi_stop(srv->dcgi);
 	while ((l = srv->listeners) != NULL) {
 		srv->listeners = l->next;
 		listener_free(srv, l);
@@ -2411,6 +2416,8 @@ server_halt(struct server *srv, int replaced)
 		    c->req == NULL)
 			conn_close(c);
 	}
+	if (replaced)
+		dcgi_draining(srv->dcgi);	/* the reload is complete */
 	log_info("stopping: %zu connection%s, %zu container%s in flight; "
 	    "grace period %lldms", srv->nconns, srv->nconns == 1 ? "" : "s",
 	    dcgi_running(srv->dcgi), dcgi_running(srv->dcgi) == 1 ? "" : "s",
