@@ -16,6 +16,8 @@
 #include "chan.h"
 #include "loop.h"
 
+#define CHAN_BATCH	64	/* messages read per event */
+
 struct outmsg {
 	struct outmsg	*next;
 	int		 fd;
@@ -154,10 +156,11 @@ chan_flush(struct chan *c)
 	while ((m = c->out) != NULL) {
 		if ((rv = chan_sendmsg(c->io.fd, m->data, m->len, m->fd)) == 0)
 			break;
-		if (rv == -1) {
+		if (rv == -1 && errno != EMSGSIZE) {
 			chan_lost(c, strerror(errno));
 			return;
 		}
+		/* Larger than the socket takes: this message fails alone. */
 		c->out = m->next;
 		if (c->out == NULL)
 			c->outtail = &c->out;
@@ -220,7 +223,10 @@ chan_io(struct loop_io *io, unsigned revents)
 		return;
 	if (revents & LOOP_WRITE)
 		chan_flush(c);
-	while (!c->dead && !c->eof_told) {
+	/* A bounded batch: a peer that never stops sending cannot keep the
+	 * loop here (the socket is level-triggered: the rest comes next). */
+	for (int batch = 0; batch < CHAN_BATCH && !c->dead && !c->eof_told;
+	    batch++) {
 		struct chan_hdr h;
 		struct chan_msg m;
 		struct iovec iov = { c->buf, sizeof(h) + CHAN_MAX + 1 };
@@ -407,7 +413,9 @@ chan_parse_run(const char *data, size_t len, struct chan_run *run)
 	(void)chan_get_cstr(&r, run->reqid, sizeof(run->reqid));
 	(void)chan_get_cstr(&r, run->client, sizeof(run->client));
 	n = chan_get_u32(&r);
-	if (r.err || n > r.left / 4 || run->prefix[0] != '/')
+	if (r.err || n > r.left / 4 || run->prefix[0] != '/' ||
+	    strspn(run->reqid, "0123456789abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ._-") != strlen(run->reqid))
 		return -1;
 	/* Every string a NAME=value without NUL, and nothing after them. */
 	r2 = r;

@@ -49,6 +49,8 @@
 #define ENGINE_CHAN_BUF		(4 * 1024 * 1024)
 #define ENGINE_RESPAWN_MS	1000	/* after deaths in quick succession */
 #define ENGINE_KILL_MS		5000	/* past GracePeriod: SIGKILL */
+/* Runs one server may have at once: its slots and a queue beyond them. */
+#define ENGINE_MAX_LEASES(c)	((size_t)(c)->max_containers * 4 + 64)
 
 struct worker;
 
@@ -227,9 +229,14 @@ worker_run(struct worker *w, struct chan_msg *m)
 	char **env;
 	int rv;
 
-	if ((rv = chan_parse_run(m->data, m->len, &run)) == -1 ||
-	    lease_find(w, m->id) != NULL)
+	if ((rv = chan_parse_run(m->data, m->len, &run)) == -1)
 		return -1;
+	/* A known id, or more runs than a server can have honestly. */
+	if (rv == 0 && (lease_find(w, m->id) != NULL ||
+	    w->nleases >= ENGINE_MAX_LEASES(w->conf))) {
+		free(run.env);
+		return -1;
+	}
 	if (rv == -2) {
 		refuse(w, m->id, 500, "");
 		return 0;
@@ -377,11 +384,12 @@ child_exec(struct engine *e, int chanfd)
 	size_t n = e->nfds;
 
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	/* Up out of the way first, then down to 3..: no dup2 clobbers. */
+	/* Up above 3..3+n first, then down to them: no dup2 clobbers one
+	 * still to be moved (and no RLIMIT_NOFILE near 1024 is in the way). */
 	for (size_t i = 0; i < n; i++)
-		if ((hi[i] = fcntl(e->fds[i], F_DUPFD, 1024)) == -1)
+		if ((hi[i] = fcntl(e->fds[i], F_DUPFD, (int)(4 + n))) == -1)
 			_exit(126);
-	if ((hi[n] = fcntl(chanfd, F_DUPFD, 1024)) == -1)
+	if ((hi[n] = fcntl(chanfd, F_DUPFD, (int)(4 + n))) == -1)
 		_exit(126);
 	for (size_t i = 0; i <= n; i++)
 		if (dup2(hi[i], 3 + (int)i) == -1)

@@ -46,6 +46,7 @@ struct mainctx {
 	struct engine	*engine;	/* SERVER_ENGINE */
 	int		 ready_sent;
 	int		 reload_wait;	/* READY=1 when the new server is */
+	int		 reload_again;	/* a SIGHUP came meanwhile */
 	const char	*conffile;
 	char		 root[PATH_MAX];
 	int		 stop;
@@ -147,6 +148,12 @@ main_reload(struct mainctx *m)
 
 	if (m->stop) {
 		log_info("SIGHUP while stopping: ignored");
+		return;
+	}
+	if (m->reload_wait) {
+		/* One at a time, as systemd expects: this one follows the
+		 * reload whose server process is not ready yet. */
+		m->reload_again = 1;
 		return;
 	}
 	log_info("SIGHUP: reloading %s", m->conffile);
@@ -448,6 +455,10 @@ main(int argc, char *argv[])
 				sd_send("READY=1\nSTATUS=%s%s",
 				    engine_failed(m.engine) ? "reload failed, "
 				    "the old configuration stays; " : "", st);
+				if (m.reload_again) {
+					m.reload_again = 0;
+					main_reload(&m);
+				}
 			}
 			/* The servers first, then the containers and queues. */
 			if (m.stop && engine_done(m.engine))

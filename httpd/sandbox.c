@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stddef.h>
@@ -66,6 +67,15 @@ sandbox_seccomp(char *err, size_t errlen)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 		    offsetof(struct seccomp_data, nr)),
+#ifdef __X32_SYSCALL_BIT
+		/* x32 calls share the arch: their numbers carry this bit. */
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+#endif
+		/* io_uring would make sockets where seccomp cannot see. */
+		DENY(__NR_io_uring_setup),
+		DENY(__NR_io_uring_enter),
+		DENY(__NR_io_uring_register),
 		DENY(__NR_socket),
 		DENY(__NR_socketpair),
 		DENY(__NR_connect),
@@ -125,6 +135,8 @@ sandbox_enter(const char *user, const char *root, char *err, size_t errlen)
 	gid_t gid;
 	char why[200] = "";
 
+	pid_t ppid = getppid();
+
 	/* Time zone and the like, while the files are still there. */
 	tzset();
 	if (geteuid() != 0) {
@@ -163,6 +175,12 @@ sandbox_enter(const char *user, const char *root, char *err, size_t errlen)
 		}
 		if (setuid(0) == 0) {
 			snprintf(err, errlen, "could become root again");
+			return -1;
+		}
+		/* A change of credentials clears the parent-death signal. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != ppid) {
+			snprintf(err, errlen, "the engine process has gone");
 			return -1;
 		}
 		if (SANDBOX_SANITIZER)

@@ -286,6 +286,20 @@ t.ok(wait_until(lambda: not os.path.exists("/proc/%d" % kid) or
      "SIGKILL to the engine: its server process exits too")
 srv2.proc = None
 
+# ----- a shell's usual open-file limit (1024) -----
+
+lim = Server(CONF, start=False)
+with open(os.path.join(lim.root, "ok.txt"), "w") as f:
+    f.write("ok\n")
+with open(lim.stdout, "wb") as out, open(lim.stderr, "wb") as err:
+    lim.proc = subprocess.Popen(["prlimit", "--nofile=1024:1024"] + lim.command("-f", lim.conf),
+                                cwd=lim.tmpdir, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+limlog = os.path.join(lim.tmpdir, "error.log")
+t.ok(wait_until(lambda: os.path.exists(limlog) and " ready" in open(limlog).read(), 15),
+     "with RLIMIT_NOFILE 1024 the server process starts and is ready")
+t.is_(status_of(get(lim.port, "/ok.txt")), 200, "and serves")
+lim.stop()
+
 # ----- PrivilegeSeparation off; a User that does not exist -----
 
 srv3 = Server(CONF + "PrivilegeSeparation off\n")
