@@ -46,7 +46,7 @@ struct mainctx {
 	struct engine	*engine;	/* SERVER_ENGINE */
 	int		 ready_sent;
 	int		 reload_wait;	/* READY=1 when the new server is */
-	int		 reload_again;	/* a SIGHUP came meanwhile */
+	int		 reload_again;	/* SIGHUPs that came meanwhile */
 	const char	*conffile;
 	char		 root[PATH_MAX];
 	int		 stop;
@@ -153,7 +153,7 @@ main_reload(struct mainctx *m)
 	if (m->reload_wait) {
 		/* One at a time, as systemd expects: this one follows the
 		 * reload whose server process is not ready yet. */
-		m->reload_again = 1;
+		m->reload_again++;
 		return;
 	}
 	log_info("SIGHUP: reloading %s", m->conffile);
@@ -455,8 +455,8 @@ main(int argc, char *argv[])
 				sd_send("READY=1\nSTATUS=%s%s",
 				    engine_failed(m.engine) ? "reload failed, "
 				    "the old configuration stays; " : "", st);
-				if (m.reload_again) {
-					m.reload_again = 0;
+				if (m.reload_again > 0) {
+					m.reload_again--;
 					main_reload(&m);
 				}
 			}
