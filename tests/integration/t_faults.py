@@ -252,15 +252,18 @@ fake.close()
 # ----- the real engine restarted under load -----------------------------------
 
 
-def dockerd_restart():
-    """Stop dockerd and start it again as it was started; True when it
-    answers again.  (dockerd writes its pid to /var/run/docker.pid.)"""
+def dockerd_restart(between=None):
+    """Stop dockerd and start it again as it was started, calling between()
+    while it is stopped; True when it answers again.  (dockerd writes its
+    pid to /var/run/docker.pid.)"""
     with open("/var/run/docker.pid") as f:
         pid = int(f.read())
     with open("/proc/%d/cmdline" % pid, "rb") as f:
         cmd = [a.decode() for a in f.read().split(b"\0") if a]
     os.kill(pid, signal.SIGTERM)
     wait_until(lambda: not os.path.exists("/proc/%d" % pid), 60)
+    if between is not None:
+        between()
     log = open(os.path.join(work, "dockerd.log"), "ab")
     subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                      start_new_session=True)
@@ -348,19 +351,8 @@ GracePeriod 10s
          "(but the engine's own dead ones): %s" % left)
     if dead:
         # Make the engine forget them, so later tests start clean.
-        with open("/var/run/docker.pid") as f:
-            pid = int(f.read())
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            cmd = [a.decode() for a in f.read().split(b"\0") if a]
-        os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: not os.path.exists("/proc/%d" % pid), 60)
-        for c in dead:
-            shutil.rmtree("/var/lib/docker/containers/" + c, ignore_errors=True)
-        log = open(os.path.join(work, "dockerd.log"), "ab")
-        subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                         start_new_session=True)
-        wait_until(lambda: subprocess.run(["docker", "info"], capture_output=True,
-                                          timeout=30).returncode == 0, 90, 0.5)
+        dockerd_restart(lambda: [shutil.rmtree("/var/lib/docker/containers/" + c,
+                                               ignore_errors=True) for c in dead])
     t.ok(not sanitizer_report(srv.errors()), "no sanitizer report")
 
 # ----- Redis restarted while a run is in flight; Redis answering garbage -------
