@@ -17,7 +17,8 @@
 # Ratios are sep/one (latency: >1 is slower; req/s: <1 is slower).
 # Servers run on CPU 0, the clients on CPU 1 (PIN=0: no pinning).
 #
-# Settings: N=200 ROUNDS=4 DURATION=10s REPS=3 PIN=1 KEEP=0.  Needs
+# Settings: N=200 ROUNDS=4 DURATION=10s REPS=3 PIN=1 KEEP=0 LAT=1 (0: only
+# static and tls).  Needs
 # httpd/dcgid built, wrk, openssl, python3, taskset; run as root (the user
 # dcgi must exist: tests/setup.sh makes it).
 #
@@ -102,7 +103,8 @@ echo "dcgid privilege separation benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(docker version -f '{{.Server.Version}}' 2>/dev/null | sed 's/^/Docker /')"
 echo
 
-# Latency: interleaved, rotated.
+# Latency: interleaved, rotated (LAT=0 skips it).
+if [ "${LAT:-1}" = 1 ]; then
 per=$((N / ROUNDS))
 targets=("sep cold" "one cold" "sep pre" "one pre")
 for r in $(seq "$ROUNDS"); do
@@ -136,26 +138,65 @@ for path in ("cold", "pre"):
           % (path, s[0], o[0], s[0] / o[0], s[1], o[1], s[1] / o[1], s[2], o[2], s[3], o[3]))
 EOF
 cat "$tmp/lat.txt"
+fi
 
-# Throughput: wrk, the two alternating, median of REPS.
-wrk_rps() {
-	cli_pin wrk -t1 -c50 -d"$DURATION" "$1" 2>/dev/null | awk '/Requests\/sec/ {print $2}'
+# Throughput: wrk, the two alternating, median of REPS.  Beside req/s,
+# the CPU time the dcgid processes (the engine and its server process, or
+# the one process) used per request: on a machine whose load from outside
+# moves req/s by 25% from run to run, that is the steadier measure of what
+# a request costs.
+declare -A DPID
+DPID[sep]=${pids[0]}
+DPID[one]=${pids[1]}
+tree_ticks() {	# utime + stime of PID and its descendants, in clock ticks
+	python3 - "$1" <<'EOF'
+import os, sys
+def kids(p):
+    out = []
+    for t in os.listdir("/proc/%d/task" % p):
+        with open("/proc/%d/task/%s/children" % (p, t)) as f:
+            out += [int(x) for x in f.read().split()]
+    return out
+todo, n = [int(sys.argv[1])], 0
+while todo:
+    p = todo.pop()
+    try:
+        with open("/proc/%d/stat" % p) as f:
+            a = f.read().rsplit(")", 1)[1].split()
+        n += int(a[11]) + int(a[12])
+        todo += kids(p)
+    except OSError:
+        pass
+print(n)
+EOF
+}
+HZ=$(getconf CLK_TCK)
+wrk_run() {	# req/s and CPU microseconds per request
+	local before after rps
+	before=$(tree_ticks "$2")
+	rps=$(cli_pin wrk -t1 -c50 -d"$DURATION" "$1" 2>/dev/null | awk '/Requests\/sec/ {print $2}')
+	after=$(tree_ticks "$2")
+	python3 -c "print('%s %.2f' % ($rps, ($after - $before) / $HZ * 1e6 / ($rps * ${DURATION%s})))"
 }
 for what in static tls; do
-	declare -a S=() O=()
+	declare -a S=() O=() SC=() OC=()
 	for _ in $(seq "$REPS"); do
 		for k in sep one; do
 			if [ "$what" = static ]; then url="http://127.0.0.1:${PORT[$k]}/1k.txt"
 			else url="https://127.0.0.1:${TPORT[$k]}/1k.txt"; fi
-			v=$(wrk_rps "$url")
-			if [ "$k" = sep ]; then S+=("$v"); else O+=("$v"); fi
+			read -r v cpu < <(wrk_run "$url" "${DPID[$k]}")
+			if [ "$k" = sep ]; then S+=("$v"); SC+=("$cpu"); else O+=("$v"); OC+=("$cpu"); fi
 		done
 	done
-	python3 - "$what" "${S[*]}" "${O[*]}" <<'EOF'
+	python3 - "$what" "${S[*]}" "${O[*]}" "${SC[*]}" "${OC[*]}" <<'EOF'
 import statistics, sys
-what, s, o = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
+what = sys.argv[1]
+s, o, sc, oc = ([float(x) for x in a.split()] for a in sys.argv[2:6])
 ms, mo = statistics.median(s), statistics.median(o)
+cs, co = statistics.median(sc), statistics.median(oc)
 print("%-7s req/s sep %9.0f  one %9.0f  ratio %.3f   (runs: sep %s, one %s)" % (
     what, ms, mo, ms / mo, " ".join("%.0f" % x for x in s), " ".join("%.0f" % x for x in o)))
+print("%-7s CPU per request sep %.2f us  one %.2f us  ratio %.3f   (runs: sep %s, one %s)" % (
+    what, cs, co, cs / co, " ".join("%.2f" % x for x in sc), " ".join("%.2f" % x for x in oc)))
 EOF
 done

@@ -127,13 +127,58 @@ cgi_server_name(const char *host, char *out, size_t outlen)
 	    host);
 }
 
+/* Route Env last, and never over a CGI variable. */
+static void
+cgi_add_extra(struct cgi_vars *vs, char *const *extra)
+{
+	for (char *const *e = extra; e != NULL && *e != NULL; e++) {
+		char name[128];
+		const char *eq = strchr(*e, '=');
+
+		if (eq == NULL || (size_t)(eq - *e) >= sizeof(name))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - *e), *e);
+		if (cgi_find(vs, name) == NULL)
+			cgi_add(vs, name, eq + 1);
+	}
+}
+
+/* The variables as "NAME=value" strings in one allocation; frees vs. */
+static char **
+cgi_pack(struct cgi_vars *vs)
+{
+	size_t total = 0, i;
+	char **env = NULL, *p;
+
+	if (vs->oom)
+		goto done;
+	for (i = 0; i < vs->n; i++) {
+		const char *val = vs->v[i].own ? vs->v[i].own : vs->v[i].value;
+		total += strlen(vs->v[i].name) + 1 + strlen(val ? val : "") + 1;
+	}
+	if ((env = malloc((vs->n + 1) * sizeof(char *) + total)) == NULL)
+		goto done;
+	p = (char *)(env + vs->n + 1);
+	for (i = 0; i < vs->n; i++) {
+		const char *val = vs->v[i].own ? vs->v[i].own : vs->v[i].value;
+		env[i] = p;
+		p += sprintf(p, "%s=%s", vs->v[i].name, val ? val : "") + 1;
+	}
+	env[vs->n] = NULL;
+done:
+	for (i = 0; i < vs->n; i++)
+		free(vs->v[i].own);
+	free(vs->v);
+	return env;
+}
+
 char **
 cgi_env(const struct http_request *r, const struct cgi_context *cx)
 {
 	struct cgi_vars vs = { NULL, 0, 0, 0 };
 	const char *path = r->path ? r->path : "";
-	size_t plen = strlen(cx->script_name), total = 0, i;
-	char sname[256], **env = NULL, *p;
+	size_t plen = strlen(cx->script_name);
+	char sname[256];
 	const char *ctype;
 
 	cgi_add(&vs, "GATEWAY_INTERFACE", "CGI/1.1");
@@ -202,38 +247,58 @@ cgi_env(const struct http_request *r, const struct cgi_context *cx)
 			v->value = NULL;
 		}
 	}
-	/* Route Env last, and never over a CGI variable. */
-	for (char **e = cx->extra; e != NULL && *e != NULL; e++) {
-		char name[128];
-		const char *eq = strchr(*e, '=');
+	cgi_add_extra(&vs, cx->extra);
+	return cgi_pack(&vs);
+}
 
-		if (eq == NULL || (size_t)(eq - *e) >= sizeof(name))
+/*
+ * What the engine process takes from a server process's environment
+ * (privilege separation: it trusts no name a server sends): the variables
+ * cgi_env() sets, by name, and HTTP_ ones as cgi_header_var() makes them;
+ * then the route's Env from its own configuration, as cgi_env() adds it.
+ * A server cannot set PATH, LD_PRELOAD, BASH_ENV or a route's Env.
+ */
+static int
+cgi_server_var(const char *name, size_t n)
+{
+	static const char *const names[] = { "GATEWAY_INTERFACE",
+	    "SERVER_SOFTWARE", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL",
+	    "REQUEST_METHOD", "REQUEST_URI", "SCRIPT_NAME", "PATH_INFO",
+	    "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST", "REMOTE_PORT",
+	    "CONTENT_LENGTH", "CONTENT_TYPE", "HTTPS" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == n && memcmp(names[i], name, n) == 0)
+			return 1;
+	if (n <= 5 || n >= sizeof(((struct cgi_var *)0)->name) ||
+	    memcmp(name, "HTTP_", 5) != 0 ||
+	    (n == 10 && memcmp(name, "HTTP_PROXY", 10) == 0))
+		return 0;
+	for (size_t i = 5; i < n; i++)
+		if (islower((unsigned char)name[i]) ||
+		    strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_!#$%&'*+.^`|~",
+		    name[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+char **
+cgi_env_confine(char *const *env, char *const *extra)
+{
+	struct cgi_vars vs = { NULL, 0, 0, 0 };
+
+	for (char *const *e = env; e != NULL && *e != NULL; e++) {
+		const char *eq = strchr(*e, '=');
+		char name[128];
+
+		if (eq == NULL || !cgi_server_var(*e, (size_t)(eq - *e)))
 			continue;
 		snprintf(name, sizeof(name), "%.*s", (int)(eq - *e), *e);
 		if (cgi_find(&vs, name) == NULL)
 			cgi_add(&vs, name, eq + 1);
 	}
-	if (vs.oom)
-		goto done;
-
-	for (i = 0; i < vs.n; i++) {
-		const char *val = vs.v[i].own ? vs.v[i].own : vs.v[i].value;
-		total += strlen(vs.v[i].name) + 1 + strlen(val ? val : "") + 1;
-	}
-	if ((env = malloc((vs.n + 1) * sizeof(char *) + total)) == NULL)
-		goto done;
-	p = (char *)(env + vs.n + 1);
-	for (i = 0; i < vs.n; i++) {
-		const char *val = vs.v[i].own ? vs.v[i].own : vs.v[i].value;
-		env[i] = p;
-		p += sprintf(p, "%s=%s", vs.v[i].name, val ? val : "") + 1;
-	}
-	env[vs.n] = NULL;
-done:
-	for (i = 0; i < vs.n; i++)
-		free(vs.v[i].own);
-	free(vs.v);
-	return env;
+	cgi_add_extra(&vs, extra);
+	return cgi_pack(&vs);
 }
 
 long

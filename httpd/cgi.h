@@ -28,6 +28,12 @@ struct cgi_context {
  * allocation (free() it).  NULL when out of memory.
  */
 char		**cgi_env(const struct http_request *, const struct cgi_context *);
+/*
+ * The engine's copy of a server process's environment: only the names
+ * cgi_env() sets (CGI variables, HTTP_*), then `extra` (route Env) as
+ * cgi_env() adds it.  One allocation; NULL when out of memory.
+ */
+char		**cgi_env_confine(char *const *env, char *const *extra);
 
 #define CGI_MAX_HEADERS		64
 

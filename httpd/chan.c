@@ -137,7 +137,7 @@ chan_sendmsg(int s, const char *data, size_t len, int fd)
 static void
 chan_lost(struct chan *c, const char *why)
 {
-	struct chan_msg m = { CHAN_EOF, 0, why, why ? strlen(why) : 0, -1 };
+	struct chan_msg m = { CHAN_EOF, 0, why, why ? strlen(why) : 0, -1, 0 };
 
 	if (c->eof_told)
 		return;
@@ -273,18 +273,18 @@ chan_io(struct loop_io *io, unsigned revents)
 					close(f);
 			}
 		}
-		if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-		    (size_t)n < sizeof(h)) {
+		if ((mh.msg_flags & MSG_TRUNC) || (size_t)n < sizeof(h)) {
 			if (fd != -1)
 				close(fd);
 			chan_lost(c, "a malformed message");
 			return;
 		}
 		memcpy(&h, c->buf, sizeof(h));
-		if (h.len != (size_t)n - sizeof(h) || h.flags != 0) {
+		if (h.len != (size_t)n - sizeof(h) || h.flags != 0 ||
+		    h.type == CHAN_EOF) {
 			if (fd != -1)
 				close(fd);
-			chan_lost(c, "a message whose length is wrong");
+			chan_lost(c, "a malformed message");
 			return;
 		}
 		m.type = h.type;
@@ -292,6 +292,9 @@ chan_io(struct loop_io *io, unsigned revents)
 		m.data = c->buf + sizeof(h);
 		m.len = h.len;
 		m.fd = fd;
+		/* A descriptor that did not fit (RLIMIT_NOFILE): the
+		 * message comes without it, and says so. */
+		m.fd_lost = (mh.msg_flags & MSG_CTRUNC) != 0;
 		c->fn(c->arg, &m);
 	}
 }
@@ -413,7 +416,8 @@ chan_parse_run(const char *data, size_t len, struct chan_run *run)
 	(void)chan_get_cstr(&r, run->reqid, sizeof(run->reqid));
 	(void)chan_get_cstr(&r, run->client, sizeof(run->client));
 	n = chan_get_u32(&r);
-	if (r.err || n > r.left / 4 || run->prefix[0] != '/' ||
+	if (r.err || n > r.left / 4 || n > CHAN_MAX_ENV ||
+	    run->prefix[0] != '/' ||
 	    strspn(run->reqid, "0123456789abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ._-") != strlen(run->reqid))
 		return -1;

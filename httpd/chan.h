@@ -58,13 +58,17 @@ struct chan_hdr {
 	uint32_t	flags;		/* 0 */
 };
 
-/* One received message: `fd` is -1 or the callee's. */
+/*
+ * One received message: `fd` is -1 or the callee's.  `fd_lost`: one was
+ * sent but could not be received (the receiver is at RLIMIT_NOFILE).
+ */
 struct chan_msg {
 	uint32_t	 type;
 	uint32_t	 id;
 	const char	*data;
 	size_t		 len;
 	int		 fd;
+	int		 fd_lost;
 };
 
 typedef void	(*chan_cb)(void *arg, struct chan_msg *);
@@ -112,6 +116,11 @@ struct chan_run {
 	char		 client[128];
 	char		**env;		/* NAME=value strings, one allocation */
 };
+/*
+ * At most this many variables in a CHAN_RUN: the CGI ones and one per
+ * request header (HTTP_MAX_HEADERS, 256); the route's Env is the engine's.
+ */
+#define CHAN_MAX_ENV	320
 /* 0 (free run->env), -1 when it is malformed, -2 out of memory. */
 int		 chan_parse_run(const char *data, size_t len, struct chan_run *);
 

@@ -17,12 +17,22 @@
  * ATTACH and START ahead of time (its pool, "prestarted containers"
  * below): a job that finds one ready goes straight to RUN with it.
  *
+ * Under privilege separation (docs/privsep.md) a job is split in two.  In
+ * the engine process (dc->docker set, handoff) it runs to START as above
+ * and then to HANDED: the attach stream goes to the server process (the
+ * sink's attached()), and the job waits with its slot and its Timeout
+ * until the server lets go.  In a server process (dc->chan set) it sends
+ * CHAN_RUN and waits in CREATE for the grant; with the stream it is in
+ * RUN as above, and its end sends CHAN_RELEASE (j->lease): the engine
+ * removes the container.
+ *
  * Ownership:
  *   - struct dcgi_job: created by dcgi_start()/dcgi_run_item(), owned by
  *     the dcgi (dc->jobs) until job_end(), which unlinks it and frees it
  *     at the end of the loop iteration (loop_defer_free): callers up the
  *     stack may still read j->dead.  It owns its environment, its body,
- *     its engine call and its attach stream.  Its consumer's struct sink
+ *     its engine call or its lease (a server process's run in the
+ *     engine) and its attach stream.  Its consumer's struct sink
  *     is borrowed: j->sink is set until the job calls end() on it or the
  *     consumer cancels (job_cancel), and is never named after that.  A
  *     sink op never calls back into this file (sink.h), so after each
@@ -1819,6 +1829,13 @@ job_granted(struct dcgi_job *j, struct chan_msg *m)
 	char cid[80];
 	int64_t now = now_us();
 
+	if (m->fd == -1 && m->fd_lost) {
+		/* The engine removes the container (the release). */
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: no descriptor left for "
+		    "the container's stream (RLIMIT_NOFILE): 503", j->name);
+		job_fail(j, 503, "Retry-After: 1\r\n");
+		return;
+	}
 	(void)chan_get_cstr(&r, cid, sizeof(cid));
 	pre = chan_get_u32(&r);
 	q = chan_get_u32(&r);

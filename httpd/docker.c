@@ -19,6 +19,9 @@
  * whoever docker_attach() returned it to, until docker_attach_free(),
  * which may be called from inside its own callback: it is marked done
  * and freed after the loop iteration, and attach_emit() sees that.
+ * docker_attach_fd() makes one of a stream's descriptor that came from
+ * elsewhere (a server process gets its streams from the engine);
+ * docker_attach_release() frees one and gives its caller the descriptor.
  * Callbacks come only from the loop (a socket event, libcurl's timer),
  * never from inside a call made to this file.
  */

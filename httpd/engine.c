@@ -14,8 +14,11 @@
  * Ownership:
  *   - struct engine: main.c's, from engine_new() to engine_free().
  *   - struct worker (one server process): the engine's list, from
- *     worker_spawn() until it has been reaped and its channel has closed
- *     (worker_gone()); freed after the loop iteration.
+ *     worker_spawn() until it has been reaped (worker_reaped()) and its
+ *     channel has closed (worker_lost()): whichever comes last frees it
+ *     (worker_free(), after the loop iteration).  A process that loses its
+ *     channel, or outlives GracePeriod after it was told to stop, is
+ *     killed (engine_kill_tick()).
  *   - struct lease (one CHAN_RUN): its worker's list, from the message
  *     until the job's end() or the server's release.  It embeds the sink
  *     the job answers through and holds the job's source until then.  The
@@ -24,6 +27,7 @@
  *     that called end() may still be on the stack.
  */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -37,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgi.h"
 #include "chan.h"
 #include "conf.h"
 #include "dcgi.h"
@@ -45,12 +50,13 @@
 #include "loop.h"
 #include "sink.h"
 
-#define ENGINE_MAX_FDS		64	/* listening sockets passed down */
 #define ENGINE_CHAN_BUF		(4 * 1024 * 1024)
 #define ENGINE_RESPAWN_MS	1000	/* after deaths in quick succession */
 #define ENGINE_KILL_MS		5000	/* past GracePeriod: SIGKILL */
 /* Runs one server may have at once: its slots and a queue beyond them. */
 #define ENGINE_MAX_LEASES(c)	((size_t)(c)->max_containers * 4 + 64)
+/* And the bytes of their requests (environments) held meanwhile. */
+#define ENGINE_MAX_BYTES	(64 * 1024 * 1024)
 
 struct worker;
 
@@ -61,6 +67,7 @@ struct lease {
 	uint32_t	  id;
 	struct source	 *src;		/* the job's; NULL once it ended */
 	int		  granted;
+	size_t		  bytes;	/* of its CHAN_RUN */
 };
 
 struct worker {
@@ -70,6 +77,7 @@ struct worker {
 	struct chan	 *chan;		/* NULL once closed */
 	struct lease	 *leases;
 	size_t		  nleases;
+	size_t		  bytes;	/* its leases' CHAN_RUNs */
 	struct conf	 *conf;		/* what it runs with */
 	int		  ready;	/* said CHAN_HELLO */
 	int		  reaped;
@@ -78,6 +86,8 @@ struct worker {
 	int		  reload;	/* started by a reload ... */
 	int		  announced;	/* ... which is complete */
 	int64_t		  started;	/* ms */
+	int64_t		  warned;	/* ms: the last refusal logged */
+	int64_t		  kill_at;	/* ms: SIGKILL if not gone; 0: none */
 };
 
 struct engine {
@@ -101,6 +111,8 @@ struct engine {
 static int	worker_spawn(struct engine *, struct conf *);
 static void	engine_check_reloaded(struct engine *);
 static void	worker_lost(struct worker *, const char *);
+static void	worker_deadline(struct worker *, int64_t);
+static int64_t	mono_ms(void);
 
 /* ----- leases: one request's container ----- */
 
@@ -116,7 +128,20 @@ lease_free(struct lease *l)
 	if (l->next != NULL)
 		l->next->prev = l->prev;
 	w->nleases--;
+	w->bytes -= l->bytes;
 	loop_defer_free(w->e->loop, l);
+}
+
+/* The server lets go of it (or has gone): the job ends, and frees it. */
+static void
+lease_cancel(struct lease *l)
+{
+	struct source *src = l->src;
+
+	l->src = NULL;
+	if (src != NULL)
+		source_cancel(src);	/* end() is not called */
+	lease_free(l);
 }
 
 static int
@@ -229,6 +254,8 @@ worker_run(struct worker *w, struct chan_msg *m)
 	char **env;
 	int rv;
 
+	if (chan_queued(w->chan) > ENGINE_MAX_LEASES(w->conf))
+		return -2;	/* it does not read its answers */
 	if ((rv = chan_parse_run(m->data, m->len, &run)) == -1)
 		return -1;
 	/* A known id, or more runs than a server can have honestly. */
@@ -241,17 +268,28 @@ worker_run(struct worker *w, struct chan_msg *m)
 		refuse(w, m->id, 500, "");
 		return 0;
 	}
-	env = run.env;
-	if ((route = route_find(w->conf, run.prefix)) == NULL ||
-	    w->e->stopping) {
-		log_msg(LOG_LV_WARN, run.reqid, "route %s: %s: 503", run.prefix,
-		    w->e->stopping ? "stopping" : "not in the engine's "
-		    "configuration (a reload is under way)");
+	if (w->bytes + m->len > ENGINE_MAX_BYTES) {
 		refuse(w, m->id, 503, "Retry-After: 1\r\n");
-		free(env);
+		free(run.env);
 		return 0;
 	}
-	if ((l = calloc(1, sizeof(*l))) == NULL) {
+	if ((route = route_find(w->conf, run.prefix)) == NULL ||
+	    w->e->stopping) {
+		/* At most a line a second: a server could send these fast. */
+		if (mono_ms() - w->warned >= 1000) {
+			w->warned = mono_ms();
+			log_msg(LOG_LV_WARN, run.reqid, "route %s: %s: 503",
+			    run.prefix, w->e->stopping ? "stopping" : "not in "
+			    "the engine's configuration (a reload is under way)");
+		}
+		refuse(w, m->id, 503, "Retry-After: 1\r\n");
+		free(run.env);
+		return 0;
+	}
+	/* Only the CGI variables, and the route's Env from here. */
+	env = cgi_env_confine(run.env, route->run.env);
+	free(run.env);
+	if (env == NULL || (l = calloc(1, sizeof(*l))) == NULL) {
 		free(env);
 		refuse(w, m->id, 500, "");
 		return 0;
@@ -259,6 +297,8 @@ worker_run(struct worker *w, struct chan_msg *m)
 	l->sink.ops = &lease_ops;
 	l->w = w;
 	l->id = m->id;
+	l->bytes = m->len;
+	w->bytes += l->bytes;
 	l->next = w->leases;
 	if (w->leases != NULL)
 		w->leases->prev = l;
@@ -285,16 +325,28 @@ worker_msg(void *arg, struct chan_msg *m)
 	struct chan_rd r = { m->data, m->len, 0 };
 	uint32_t version;
 
-	if (m->fd != -1) {
+	if (m->fd != -1 || m->fd_lost) {
 		/* A server never passes descriptors to the engine. */
-		close(m->fd);
+		if (m->fd != -1)
+			close(m->fd);
 		m->fd = -1;
 		worker_lost(w, "it passed a descriptor");
 		return;
 	}
 	switch (m->type) {
 	case CHAN_EOF:
-		worker_lost(w, NULL);
+		/* Closed as it exits, or broken (a malformed message): a
+		 * process without its channel gets little time to go. */
+		if (m->len == 6 && memcmp(m->data, "closed", 6) == 0) {
+			worker_deadline(w, ENGINE_KILL_MS);
+			worker_lost(w, NULL);
+		} else {
+			char why[128];
+
+			snprintf(why, sizeof(why), "its channel broke (%.*s)",
+			    (int)m->len, m->data);
+			worker_lost(w, why);
+		}
 		return;
 	case CHAN_HELLO:
 		version = chan_get_u32(&r);
@@ -312,6 +364,9 @@ worker_msg(void *arg, struct chan_msg *m)
 			if (!o->draining && !o->reaped) {
 				o->draining = 1;
 				(void)kill(o->pid, SIGUSR2);
+				/* GracePeriod for its requests, as at a stop. */
+				worker_deadline(o, o->conf->grace_ms +
+				    ENGINE_KILL_MS);
 			}
 		engine_check_reloaded(w->e);
 		return;
@@ -320,19 +375,19 @@ worker_msg(void *arg, struct chan_msg *m)
 		engine_check_reloaded(w->e);
 		return;
 	case CHAN_RUN:
-		if (worker_run(w, m) == -1)
+		switch (worker_run(w, m)) {
+		case -1:
 			worker_lost(w, "a malformed request for a container");
+			break;
+		case -2:
+			worker_lost(w, "it does not read the engine's answers");
+			break;
+		}
 		return;
 	case CHAN_RELEASE:
-		if ((l = lease_find(w, m->id)) == NULL)
-			return;		/* ended here first (END crossed it) */
-		if (l->src != NULL) {
-			struct source *src = l->src;
-
-			l->src = NULL;
-			source_cancel(src);
-		}
-		lease_free(l);
+		if ((l = lease_find(w, m->id)) != NULL)
+			lease_cancel(l);
+		/* else it ended here first (END crossed it) */
 		return;
 	default:
 		worker_lost(w, "a message of unknown type");
@@ -394,7 +449,19 @@ child_exec(struct engine *e, int chanfd)
 	for (size_t i = 0; i <= n; i++)
 		if (dup2(hi[i], 3 + (int)i) == -1)
 			_exit(126);
-	(void)close_range(3 + (unsigned)n + 1, ~0U, 0);
+	/* Nothing else of the engine's (libcurl's sockets to the engine
+	 * are not close-on-exec): one by one where close_range() is not
+	 * there (Linux before 5.9, a seccomp profile that refuses it). */
+	if (close_range(3 + (unsigned)n + 1, ~0U, 0) == -1) {
+		struct rlimit rl;
+		rlim_t max = 1 << 20;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < max)
+			max = rl.rlim_cur;
+		for (rlim_t fd = 3 + n + 1; fd < max; fd++)
+			(void)close((int)fd);
+	}
 	snprintf(num, sizeof(num), "%zu", n);
 	setenv("LISTEN_FDS", num, 1);
 	snprintf(num, sizeof(num), "%d", (int)getpid());
@@ -470,15 +537,8 @@ worker_close(struct worker *w)
 {
 	struct lease *l;
 
-	while ((l = w->leases) != NULL) {
-		if (l->src != NULL) {
-			struct source *src = l->src;
-
-			l->src = NULL;
-			source_cancel(src);
-		}
-		lease_free(l);
-	}
+	while ((l = w->leases) != NULL)
+		lease_cancel(l);
 	chan_free(w->chan);
 	w->chan = NULL;
 }
@@ -560,6 +620,11 @@ worker_reaped(struct worker *w, int status)
 					e->current = o;
 					break;
 				}
+			/* Respawns from now on use what still serves. */
+			if (e->current != NULL && e->conf != e->current->conf) {
+				conf_unref(e->conf);
+				e->conf = conf_ref(e->current->conf);
+			}
 		}
 		if (e->current == NULL) {
 			e->deaths = now - e->last_death < 10000 ?
@@ -608,17 +673,39 @@ engine_respawn_tick(struct loop_timer *t)
 		loop_timer_set(e->loop, &e->respawn, ENGINE_RESPAWN_MS);
 }
 
+/* Kill the server processes whose time is up; wait for the next one. */
 static void
 engine_kill_tick(struct loop_timer *t)
 {
 	struct engine *e = LOOP_OWNER(t, struct engine, kill);
+	int64_t now = mono_ms(), next = 0;
 
-	for (struct worker *w = e->workers; w != NULL; w = w->next)
-		if (!w->reaped) {
-			log_warn("server process %d still running after "
-			    "GracePeriod: SIGKILL", (int)w->pid);
+	for (struct worker *w = e->workers; w != NULL; w = w->next) {
+		if (w->reaped || w->kill_at == 0)
+			continue;
+		if (now >= w->kill_at) {
+			log_warn("server process %d still running %s: SIGKILL",
+			    (int)w->pid, w->chan != NULL ? "after GracePeriod" :
+			    "without its channel");
 			(void)kill(w->pid, SIGKILL);
-		}
+			w->kill_at = 0;
+		} else if (next == 0 || w->kill_at < next)
+			next = w->kill_at;
+	}
+	if (next != 0)
+		loop_timer_set(e->loop, &e->kill, next - now);
+}
+
+/* w is killed unless it has gone within `ms` (or an earlier deadline). */
+static void
+worker_deadline(struct worker *w, int64_t ms)
+{
+	int64_t at = mono_ms() + ms;
+
+	if (w->reaped || (w->kill_at != 0 && w->kill_at <= at))
+		return;
+	w->kill_at = at;
+	engine_kill_tick(&w->e->kill);
 }
 
 struct engine *
@@ -698,8 +785,8 @@ engine_stop(struct engine *e)
 		if (!w->reaped) {
 			w->draining = 1;
 			(void)kill(w->pid, SIGTERM);
+			worker_deadline(w, grace + ENGINE_KILL_MS);
 		}
-	loop_timer_set(e->loop, &e->kill, grace + ENGINE_KILL_MS);
 }
 
 int

@@ -6,6 +6,8 @@
 #ifndef DCGI_ENGINE_H
 #define DCGI_ENGINE_H
 
+#define ENGINE_MAX_FDS	64	/* listening sockets passed down */
+
 #include <stddef.h>
 
 struct conf;
@@ -20,7 +22,8 @@ void		 engine_free(struct engine *);
 /*
  * Start a server process for `conf` (at start and after each reload) with
  * the listening sockets fds[0..n).  The one before it is told to stop
- * once the new one is ready.  -1 when it could not be started.
+ * once the new one is ready.  -1 when it could not be started, or n is
+ * over ENGINE_MAX_FDS (logged).
  */
 int		 engine_configure(struct engine *, struct conf *,
 		    const int *fds, size_t n);

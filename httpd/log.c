@@ -39,6 +39,7 @@ static struct log_files	 log_fallback = {
 };
 static struct log_files	*log_cur = &log_fallback;
 static enum log_level	 log_level = LOG_LV_INFO;
+static char		 log_tag[48];	/* " [server 123]": whose line */
 
 static const char *log_names[] = { "error", "warn", "info", "debug" };
 
@@ -46,6 +47,15 @@ void
 log_set_level(enum log_level lv)
 {
 	log_level = lv;
+}
+
+void
+log_set_tag(const char *tag)
+{
+	if (tag == NULL || *tag == '\0')
+		log_tag[0] = '\0';
+	else
+		snprintf(log_tag, sizeof(log_tag), " [%s]", tag);
 }
 
 static int
@@ -242,10 +252,11 @@ log_msg(enum log_level lv, const char *reqid, const char *fmt, ...)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
 	n = snprintf(line, sizeof(line),
-	    "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s%s%s%s %s\n",
+	    "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s%s%s%s%s %s\n",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), log_names[lv],
-	    reqid ? " [req " : "", reqid ? reqid : "", reqid ? "]" : "", msg);
+	    log_tag, reqid ? " [req " : "", reqid ? reqid : "",
+	    reqid ? "]" : "", msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {

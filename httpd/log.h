@@ -28,6 +28,8 @@ void		 log_close(struct log_files *);
 /* Write out what is buffered (called once per loop iteration). */
 void		 log_flush(void);
 void		 log_set_level(enum log_level);
+/* A tag on every error log line from now on ("server 123"); NULL: none. */
+void		 log_set_tag(const char *);
 
 void		 log_msg(enum log_level, const char *reqid, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));

@@ -8,6 +8,7 @@
  * WATCHDOG=1 from the loop itself, so a stuck loop is noticed) and takes
  * the listening sockets systemd passes.
  */
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 
 #include <fcntl.h>
@@ -138,6 +139,47 @@ conf_err_log(void *arg, const char *msg)
 	log_error("%s", msg);
 }
 
+/*
+ * The soft RLIMIT_NOFILE up to the hard one: each connection and each
+ * container stream is a descriptor, and dcgid uses epoll, not select().
+ */
+static void
+main_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* READY=1 to systemd, then STATUS= and the watchdog from now on. */
+static void
+main_ready(struct mainctx *m)
+{
+	main_status(m, m->status_sent, sizeof(m->status_sent));
+	sd_send("READY=1\nMAINPID=%d\nSTATUS=%s", (int)getpid(),
+	    m->status_sent);
+	m->status.fn = main_status_tick;
+	loop_timer_set(m->loop, &m->status, STATUS_MS);
+	/* Half the interval, as sd_watchdog_enabled(3) advises. */
+	if ((m->watchdog_ms = (sd_watchdog_usec() + 1999) / 2000) > 0) {
+		m->watchdog.fn = main_watchdog_tick;
+		main_watchdog_tick(&m->watchdog);
+	}
+}
+
+/* A server process for conf, with the listening sockets of m->srv. */
+static int
+main_engine_configure(struct mainctx *m, struct conf *conf)
+{
+	int fds[ENGINE_MAX_FDS];
+	size_t n = server_listen_fds(m->srv, fds, ENGINE_MAX_FDS);
+
+	return engine_configure(m->engine, conf, fds, n);
+}
+
 static void
 main_reload(struct mainctx *m)
 {
@@ -168,10 +210,7 @@ main_reload(struct mainctx *m)
 		if (rv == 0 && m->engine != NULL) {
 			/* A new server process with it; the old one stops
 			 * once the new one is ready. */
-			int fds[64];
-			size_t n = server_listen_fds(m->srv, fds, 64);
-
-			rv = engine_configure(m->engine, conf, fds, n);
+			rv = main_engine_configure(m, conf);
 		}
 		conf_unref(conf);
 	}
@@ -342,9 +381,13 @@ main(int argc, char *argv[])
 	 * PrivilegeSeparation off runs everything in one.
 	 */
 	if ((e = getenv("DCGID_ENGINE_FD")) != NULL) {
+		char tag[32];
+
 		m.role = SERVER_NET;
 		chanfd = atoi(e);
 		unsetenv("DCGID_ENGINE_FD");
+		snprintf(tag, sizeof(tag), "server %d", (int)getpid());
+		log_set_tag(tag);
 	} else
 		m.role = conf->privsep ? SERVER_ENGINE : SERVER_ONE;
 
@@ -368,6 +411,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "dcgid: epoll: %s\n", strerror(errno));
 		goto done;
 	}
+	main_raise_nofile();
 	if ((ninh = sd_listen(err, sizeof(err))) == -1) {
 		fprintf(stderr, "dcgid: not starting: %s\n", err);
 		goto done;
@@ -395,12 +439,9 @@ main(int argc, char *argv[])
 			goto done;
 		}
 	} else if (m.role == SERVER_ENGINE) {
-		int fds[64];
-		size_t n = server_listen_fds(m.srv, fds, 64);
-
 		if ((m.engine = engine_new(m.loop, server_dcgi(m.srv),
 		    m.conffile, err, sizeof(err))) == NULL ||
-		    engine_configure(m.engine, conf, fds, n) == -1) {
+		    main_engine_configure(&m, conf) == -1) {
 			fprintf(stderr, "dcgid: not starting: %s\n", m.engine ?
 			    "cannot start a server process" : err);
 			goto done;
@@ -414,38 +455,14 @@ main(int argc, char *argv[])
 	if (m.notify && m.role == SERVER_ENGINE) {
 		/* READY=1, STATUS= and the watchdog once the first server
 		 * process is ready (the main loop). */
-	} else if (m.notify) {
-		main_status(&m, m.status_sent, sizeof(m.status_sent));
-		sd_send("READY=1\nMAINPID=%d\nSTATUS=%s", (int)getpid(),
-		    m.status_sent);
-		m.status.fn = main_status_tick;
-		loop_timer_set(m.loop, &m.status, STATUS_MS);
-		/* Half the interval, as sd_watchdog_enabled(3) advises. */
-		if ((m.watchdog_ms = (sd_watchdog_usec() + 1999) / 2000) > 0) {
-			m.watchdog.fn = main_watchdog_tick;
-			main_watchdog_tick(&m.watchdog);
-		}
-	}
+	} else if (m.notify)
+		main_ready(&m);
 	for (;;) {
 		if (m.engine != NULL) {
 			if (!m.ready_sent && engine_ready(m.engine)) {
 				m.ready_sent = 1;
-				if (m.notify) {
-					main_status(&m, m.status_sent,
-					    sizeof(m.status_sent));
-					sd_send("READY=1\nMAINPID=%d\nSTATUS=%s",
-					    (int)getpid(), m.status_sent);
-					m.status.fn = main_status_tick;
-					loop_timer_set(m.loop, &m.status,
-					    STATUS_MS);
-					m.watchdog_ms = (sd_watchdog_usec() +
-					    1999) / 2000;
-					if (m.watchdog_ms > 0) {
-						m.watchdog.fn =
-						    main_watchdog_tick;
-						main_watchdog_tick(&m.watchdog);
-					}
-				}
+				if (m.notify)
+					main_ready(&m);
 			}
 			if (m.reload_wait && engine_ready(m.engine)) {
 				char st[200];

@@ -89,7 +89,9 @@ struct inherited {
 struct listener {
 	struct loop_io	  io;
 	struct server	 *srv;
-	struct inherited *inh;		/* from systemd: never closed */
+	struct inherited *inh;		/* from systemd (never closed) or,
+					   in a server process, from the
+					   engine (closed when it goes) */
 	char		  key[300];	/* "addr port tls" from the conf */
 	char		  name[120];	/* bound address, for messages */
 	int		  tls;
@@ -1294,7 +1296,8 @@ run:
 	cx.content_length = r->http.chunked || r->http.content_length >= 0 ?
 	    (int64_t)r->bodylen : -1;
 	cx.server_software = SERVER_SOFTWARE;
-	cx.extra = route->run.env;
+	/* A server process leaves the route's Env to the engine. */
+	cx.extra = c->srv->role == SERVER_NET ? NULL : route->run.env;
 	memset(&dq, 0, sizeof(dq));
 	if ((dq.env = cgi_env(&r->http, &cx)) == NULL)
 		goto fail;
@@ -2332,9 +2335,11 @@ server_listen_fds(const struct server *srv, int *fds, size_t max)
 {
 	size_t n = 0;
 
-	for (const struct listener *l = srv->listeners; l != NULL && n < max;
-	    l = l->next)
-		fds[n++] = l->io.fd;
+	/* All are counted, so that a caller sees when they did not fit. */
+	for (const struct listener *l = srv->listeners; l != NULL;
+	    l = l->next, n++)
+		if (n < max)
+			fds[n] = l->io.fd;
 	return n;
 }
 
@@ -2360,6 +2365,19 @@ server_get_stats(const struct server *srv, struct server_stats *st)
 
 static void	server_halt(struct server *, int);
 
+/* Close the connections that wait for a request and have none begun. */
+static void
+server_close_idle(struct server *srv)
+{
+	struct conn *c, *next;
+
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == CONN_HEAD && c->inlen == 0 && c->req == NULL)
+			conn_close(c);
+	}
+}
+
 void
 server_stop(struct server *srv)
 {
@@ -2376,18 +2394,13 @@ static void
 server_halt(struct server *srv, int replaced)
 {
 	struct listener *l;
-	struct conn *c, *next;
+	struct conn *c;
 
 	if (srv->stopping && !replaced && srv->replaced) {
 		/* Drained for a reload, now a stop: idle ones go now. */
 		srv->replaced = 0;
 		dcgi_stop(srv->dcgi);
-		for (c = srv->conns; c != NULL; c = next) {
-			next = c->next;
-			if (c->state == CONN_HEAD && c->inlen == 0 &&
-			    c->req == NULL)
-				conn_close(c);
-		}
+		server_close_idle(srv);
 		return;
 	}
 	if (srv->stopping)
@@ -2409,13 +2422,10 @@ server_halt(struct server *srv, int replaced)
 	 * close), its KeepAliveTimeout or GracePeriod, so that a client in
 	 * the middle of a series never finds it shut as it sends.
 	 */
-	for (c = srv->conns; c != NULL; c = next) {
-		next = c->next;
+	for (c = srv->conns; c != NULL; c = c->next)
 		c->keep_alive = 0;
-		if (!replaced && c->state == CONN_HEAD && c->inlen == 0 &&
-		    c->req == NULL)
-			conn_close(c);
-	}
+	if (!replaced)
+		server_close_idle(srv);
 	if (replaced)
 		dcgi_draining(srv->dcgi);	/* the reload is complete */
 	log_info("stopping: %zu connection%s, %zu container%s in flight; "

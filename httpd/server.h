@@ -31,7 +31,8 @@ enum server_role {
 struct server	*server_new(struct loop *, struct conf *, enum server_role,
 		    int chanfd, int inh_first, int ninh, char *err,
 		    size_t errlen);
-/* The listening sockets (the engine passes them to its servers). */
+/* The listening sockets (the engine passes them to its servers): how
+ * many there are, of which the first `max` are in fds. */
 size_t		 server_listen_fds(const struct server *, int *fds,
 		    size_t max);
 /* The containers' side (the engine serves its servers' runs with it). */

@@ -2,14 +2,17 @@
  * sink.h: the one interface between what produces a response over time
  * (a container job, dcgi.c; a cache fill that waiters share, cache.c)
  * and what consumes it (an HTTP response, server.c; a queue run,
- * queue.c; the cache fill, which is both).
+ * queue.c; the cache fill, which is both; a server process's run in the
+ * engine process, engine.c, which takes the stream itself: attached()).
  *
  * The consumer owns a struct sink (it embeds it) and hands it to a
  * producer, which returns a struct source (the producer owns it).  Then:
  *
  *   producer -> consumer   sink->ops->head() at most once, body() any
  *                          number of times after it, and end() exactly
- *                          once, unless the consumer cancelled first.
+ *                          once, unless the consumer cancelled first;
+ *                          or attached() once instead of head() and
+ *                          body() (end() still follows).
  *   consumer -> producer   source->ops->cancel(): the consumer goes away;
  *                          from its return on the producer never names the
  *                          sink again (and end() is not called).

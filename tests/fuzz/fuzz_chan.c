@@ -4,12 +4,15 @@
  * is the one that parses the network, so the engine treats its messages as
  * input from an attacker who may own it.  Each accepted environment string
  * must be a NUL-terminated NAME=value, and the strings must account for
- * every byte of the payload.
+ * every byte of the payload; then what the engine keeps of it
+ * (cgi_env_confine()) holds no name but the CGI ones, HTTP_* in upper
+ * case, and the route's Env.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgi.h"
 #include "chan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -41,8 +44,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* prefix, reqid, client, count, then n (length, bytes) pairs. */
 	if (12 + strlen(run.prefix) + strlen(run.reqid) + strlen(run.client) +
-	    4 + 4 * n + bytes != size)
+	    4 + 4 * n + bytes != size || n > CHAN_MAX_ENV)
 		abort();
+	{
+		static char *extra[] = { "ROUTE_ENV=1", NULL };
+		char **kept = cgi_env_confine(run.env, extra);
+
+		for (char **e = kept; e != NULL && *e != NULL; e++) {
+			const char *eq = strchr(*e, '=');
+
+			if (eq == NULL || eq == *e)
+				abort();
+			if (strncmp(*e, "ROUTE_ENV=", 10) == 0 ||
+			    (strncmp(*e, "HTTP_", 5) == 0 && eq - *e > 5 &&
+			    strncmp(*e, "HTTP_PROXY=", 11) != 0))
+				continue;
+			if (strncmp(*e, "PATH=", 5) == 0 ||
+			    strncmp(*e, "LD_", 3) == 0 ||
+			    strncmp(*e, "BASH_ENV=", 9) == 0 ||
+			    strncmp(*e, "HTTP_PROXY=", 11) == 0)
+				abort();
+			if (strspn(*e, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") !=
+			    (size_t)(eq - *e))
+				abort();	/* a CGI name is upper case */
+		}
+		free(kept);
+	}
 	free(run.env);
 	return 0;
 }

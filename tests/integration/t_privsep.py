@@ -249,6 +249,41 @@ t.ok(wait_until(lambda: len(os.listdir("/proc/%d/fd" % engine)) <= fds_before, 1
      "the engine holds no more descriptors than before (%d, was %d)"
      % (len(os.listdir("/proc/%d/fd" % engine)), fds_before))
 
+# ----- a server process that breaks its channel, or loses it -----
+
+
+def chan_fd(pid):
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+    return int(env[b"DCGID_ENGINE_FD"])
+
+
+def next_server(old):
+    t.ok(wait_until(lambda: children(engine) and children(engine)[0] != old and
+                    "server process %d ready" % children(engine)[0] in readlog(), 15),
+         "the engine started a new server process, which is ready")
+    return children(engine)[0] if children(engine) else -1
+
+
+res, out = gdb_call(new, ['write(%d, "xx", 2)' % chan_fd(new)])
+t.ok(wait_until(lambda: "server process %d: its channel broke (a malformed message): "
+                        "killing it" % new in readlog(), 10),
+     "a packet shorter than a header: the engine kills the server process at once")
+t.ok(wait_until(lambda: "server process %d killed by signal 9" % new in readlog(), 10),
+     "and it is gone")
+new = next_server(new)
+t.is_(status_of(get(srv.port, "/hello")), 200, "the next request is served")
+# Its channel shut while gdb holds it stopped for 8 s: it cannot exit by
+# itself, so the engine must kill it (5 s after the loss).
+fd = chan_fd(new)
+subprocess.run(["gdb", "-p", str(new), "-batch", "-nx", "-ex",
+                "print (int)shutdown(%d, 2)" % fd, "-ex", "shell sleep 8"],
+               capture_output=True, text=True, timeout=120)
+t.ok("server process %d still running without its channel: SIGKILL" % new in readlog(),
+     "a server process that lost its channel and does not exit is killed")
+new = next_server(new)
+t.is_(status_of(get(srv.port, "/hello")), 200, "the next request is served")
+
 # ----- SIGHUP: a new server process, the old one drains -----
 
 conf = open(srv.conf).read()
@@ -298,6 +333,43 @@ limlog = os.path.join(lim.tmpdir, "error.log")
 t.ok(wait_until(lambda: os.path.exists(limlog) and " ready" in open(limlog).read(), 15),
      "with RLIMIT_NOFILE 1024 the server process starts and is ready")
 t.is_(status_of(get(lim.port, "/ok.txt")), 200, "and serves")
+# The server process at its limit when a container's stream comes: that
+# request gets 503, the process lives on, the engine removes the container.
+limsrv = children(lim.proc.pid)[0] if children(lim.proc.pid) else -1
+c = socket.create_connection(("127.0.0.1", lim.port), 10)
+c.sendall(b"GET /ok.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+c.recv(4096)                                # accepted, kept alive
+script = os.path.join(lim.tmpdir, "fill.gdb")
+with open(script, "w") as f:
+    f.write("set $n = 0\nset $first = -1\nset $last = -1\n"
+            "while $n < 1100\n  set $fd = (int)dup(0)\n  if $fd < 0\n    loop_break\n"
+            "  end\n  if $first < 0\n    set $first = $fd\n  end\n  set $last = $fd\n"
+            "  set $n = $n + 1\nend\nprint $first\nprint $last\n")
+out = subprocess.run(["gdb", "-p", str(limsrv), "-batch", "-nx", "-x", script],
+                     capture_output=True, text=True, timeout=300).stdout
+got = [int(v) for v in re.findall(r"^\$\d+ = (-?\d+)", out, re.M)]
+t.ok(len(got) == 2 and got[0] > 0 and got[1] >= 1000,
+     "gdb filled the server process's descriptor table (%s)" % got)
+c.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+c.settimeout(60)
+resp = b""
+try:
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        resp += b
+except OSError:
+    pass
+c.close()
+t.ok(status_of(resp) == 503 and b"Retry-After" in resp,
+     "a grant whose descriptor does not fit: that request gets 503 (%r)" % resp[:60])
+t.ok(children(lim.proc.pid) == [limsrv], "and the server process lives on")
+t.ok(wait_until(lambda: not docker_ids("dcgi.route=/hello"), 15),
+     "the engine removed the container it could not hand over")
+if len(got) == 2:
+    gdb_call(limsrv, ["close_range(%d, %d, 0)" % (got[0], got[1])])
+t.is_(status_of(get(lim.port, "/hello")), 200, "with descriptors free again, it is served")
 lim.stop()
 
 # ----- PrivilegeSeparation off; a User that does not exist -----

@@ -283,12 +283,82 @@ test_demux(void)
 	}
 }
 
+/* The engine's check of a server process's environment. */
+static void
+test_env_confine(void)
+{
+	static const struct http_limits lim = { 8192, 16384, 100 };
+	char buf[1024], path[4096], *extra[] = { "GREETING=hi",
+	    "REQUEST_METHOD=PUT", NULL }, **env, **mine, **conf;
+	char *hostile[] = { "PATH=/evil", "LD_PRELOAD=/x.so",
+	    "BASH_ENV=/dev/stdin", "HTTP_PROXY=x", "HTTP_lower=1", "HTTP_=1",
+	    "HTTP_A-B=1", "GREETING=forged", "REQUEST_METHOD=GET",
+	    "REQUEST_METHOD=POST", "HTTP_X_OK=1", "noequals", "=x", NULL };
+	struct http_request r;
+	struct cgi_context cx;
+	size_t scan = 0, n = 0, m = 0;
+	long end;
+
+	snprintf(buf, sizeof(buf), "GET /fn/x?q=1 HTTP/1.1\r\nHost: h\r\n"
+	    "X-Thing: 1\r\nCookie: c=1\r\n\r\n");
+	end = http_head_end(buf, strlen(buf), &scan, &lim);
+	ok(end > 0 && http_parse_request(&r, buf, (size_t)end, path,
+	    sizeof(path), &lim) == 0, "confine: request parses");
+	memset(&cx, 0, sizeof(cx));
+	cx.script_name = "/fn";
+	cx.remote_addr = "::1";
+	cx.content_length = -1;
+	cx.server_software = "dcgid/test";
+	/* What a server process sends (no route Env), confined with it, is
+	 * what one process makes with it. */
+	cx.extra = NULL;
+	env = cgi_env(&r, &cx);
+	cx.extra = extra;
+	mine = cgi_env(&r, &cx);
+	conf = env != NULL ? cgi_env_confine(env, extra) : NULL;
+	ok(env != NULL && mine != NULL && conf != NULL, "confine: built");
+	if (env == NULL || mine == NULL || conf == NULL)
+		return;
+	for (char **e = mine; *e != NULL; e++, n++) {
+		int found = 0;
+
+		for (char **f = conf; *f != NULL; f++)
+			found |= strcmp(*e, *f) == 0;
+		ok(found, "confine: %s kept", *e);
+	}
+	for (char **f = conf; *f != NULL; f++)
+		m++;
+	is_int((long)m, (long)n, "confine: nothing more than cgi_env() makes");
+	free(env);
+	free(mine);
+	free(conf);
+
+	conf = cgi_env_confine(hostile, extra);
+	ok(conf != NULL, "confine: hostile list built");
+	if (conf == NULL)
+		return;
+	is_str(env_get(conf, "PATH"), NULL, "confine: no PATH from a server");
+	is_str(env_get(conf, "LD_PRELOAD"), NULL, "confine: no LD_PRELOAD");
+	is_str(env_get(conf, "BASH_ENV"), NULL, "confine: no BASH_ENV");
+	is_str(env_get(conf, "HTTP_PROXY"), NULL, "confine: no HTTP_PROXY");
+	is_str(env_get(conf, "HTTP_lower"), NULL, "confine: no lower case HTTP_");
+	is_str(env_get(conf, "HTTP_"), NULL, "confine: no bare HTTP_");
+	is_str(env_get(conf, "HTTP_A-B"), NULL, "confine: no '-' in HTTP_");
+	is_str(env_get(conf, "GREETING"), "hi", "confine: route Env is the "
+	    "engine's, not the server's");
+	is_str(env_get(conf, "REQUEST_METHOD"), "GET", "confine: the first "
+	    "of a repeated name; route Env never over a CGI variable");
+	is_str(env_get(conf, "HTTP_X_OK"), "1", "confine: HTTP_X_OK kept");
+	free(conf);
+}
+
 int
 main(void)
 {
 	test_head_end();
 	test_parse();
 	test_env();
+	test_env_confine();
 	test_demux();
 	return done_testing();
 }
