@@ -204,6 +204,7 @@ struct dcgi {
 	struct loop_timer status;	/* pool counts to the log */
 	char		  status_said[512];
 	int		  stopping;
+	int		  swept;	/* the last look before exit was made */
 };
 
 struct removal;
@@ -212,7 +213,7 @@ static void	job_end(struct dcgi_job *);
 static int	client_full(const struct dcgi_job *);
 static void	job_try(struct dcgi_job *);
 static void	removal_free(struct removal *);
-static void	container_remove(struct dcgi *, const char *);
+static struct removal *container_remove(struct dcgi *, const char *);
 static void	pool_drain(struct dcgi_route *, const char *);
 static void	pool_fill(struct dcgi_route *);
 static void	pools_fill(struct dcgi *);
@@ -417,11 +418,65 @@ dcgi_free(struct dcgi *dc)
 	free(dc);
 }
 
-int
-dcgi_busy(const struct dcgi *dc)
+/* The last look's answer: whatever is still there goes. */
+static void
+final_listed(void *arg, int status, json_t *body, const char *err)
 {
-	return dc->njobs > 0 || dc->nremovals > 0 ||
-	    (dc->docker != NULL && docker_pending(dc->docker) > 0);
+	struct dcgi *dc = arg;
+	size_t i;
+	json_t *c;
+
+	if (status != 200 || !json_is_array(body)) {
+		log_warn("docker %s: cannot list this dcgid's containers before "
+		    "exit (%s): the next start removes what is left",
+		    docker_host(dc->docker), err ? err : "bad answer");
+		return;
+	}
+	json_array_foreach(body, i, c) {
+		const char *id = json_string_value(json_object_get(c, "Id"));
+
+		if (id == NULL)
+			continue;
+		log_warn("container %.12s of this dcgid was still there at "
+		    "exit (a create whose answer was lost): removing it", id);
+		container_remove(dc, id);
+	}
+}
+
+/*
+ * Stopping, once every job and removal has ended: one last look for
+ * containers with this instance's label.  A create whose connection broke
+ * while the engine went on making the container can beat the removal by
+ * name that followed it (404, then the container appears): this is the
+ * net under that race, so that nothing is left at exit.
+ */
+static int
+dcgi_sweep_own(struct dcgi *dc)
+{
+	char path[300], inst[sizeof(dc->instance)], *c;
+
+	dc->swept = 1;
+	snprintf(inst, sizeof(inst), "%s", dc->instance);
+	if ((c = strchr(inst, ':')) == NULL)
+		return 0;
+	*c = '\0';
+	/* filters={"label":["dcgi.instance=PID:START"]} */
+	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%%7B%%22"
+	    "label%%22%%3A%%5B%%22dcgi.instance%%3D%s%%3A%s%%22%%5D%%7D", inst,
+	    c + 1);
+	return docker_call(dc->docker, "GET", path, NULL, final_listed, dc) !=
+	    NULL;
+}
+
+int
+dcgi_busy(struct dcgi *dc)
+{
+	if (dc->njobs > 0 || dc->nremovals > 0 ||
+	    (dc->docker != NULL && docker_pending(dc->docker) > 0))
+		return 1;
+	if (dc->stopping && dc->docker != NULL && !dc->swept)
+		return dcgi_sweep_own(dc);
+	return 0;
 }
 
 void
@@ -2082,6 +2137,7 @@ struct removal {
 	struct removal	 *prev, *next;
 	struct loop_timer timer;
 	int		  tries;
+	int		  byname;	/* of a create that got no answer */
 	char		  id[80];
 };
 
@@ -2113,6 +2169,16 @@ removal_done(void *arg, int status, json_t *body, const char *err)
 		loop_timer_set(rm->dc->loop, &rm->timer, 250 << rm->tries);
 		return;
 	}
+	/*
+	 * By name, after a create with no answer: the engine may still be
+	 * making it (the create goes on when its connection breaks).  Look
+	 * again a little later, twice.
+	 */
+	if (status == 404 && rm->byname > 0 && rm->byname < 3 &&
+	    !rm->dc->stopping) {
+		loop_timer_set(rm->dc->loop, &rm->timer, 1000 * rm->byname++);
+		return;
+	}
 	/* 404: gone already; 409: the engine is removing it itself. */
 	if (status != 204 && status != 404 && status != 409)
 		log_warn("could not remove container %.12s: %s%s", rm->id,
@@ -2138,7 +2204,7 @@ removal_send(struct removal *rm)
 		removal_done(rm, 0, NULL, "out of memory");
 }
 
-static void
+static struct removal *
 container_remove(struct dcgi *dc, const char *id)
 {
 	struct removal *rm;
@@ -2146,7 +2212,7 @@ container_remove(struct dcgi *dc, const char *id)
 	if (strlen(id) >= sizeof(rm->id) || (rm = calloc(1, sizeof(*rm))) ==
 	    NULL) {
 		log_error("cannot remove container %.12s: out of memory", id);
-		return;
+		return NULL;
 	}
 	rm->dc = dc;
 	rm->timer.fn = removal_retry;
@@ -2157,6 +2223,7 @@ container_remove(struct dcgi *dc, const char *id)
 	dc->removals = rm;
 	dc->nremovals++;
 	removal_send(rm);
+	return rm;
 }
 
 /*
@@ -2184,12 +2251,15 @@ container_name(struct dcgi *dc, char *buf, size_t len)
 static void
 container_create_failed(struct dcgi *dc, const char *name, int status)
 {
+	struct removal *rm;
+
 	if (status != 0 && status != 409)
 		return;
 	log_warn("create of container %s: %s: removing it in case it was "
 	    "made", name, status == 0 ? "no answer" : "the name is taken "
 	    "(an earlier try of the same create)");
-	container_remove(dc, name);
+	if ((rm = container_remove(dc, name)) != NULL)
+		rm->byname = 1;
 }
 
 struct orphan {

@@ -38,8 +38,12 @@ void		 dcgi_free(struct dcgi *);
  * drained.  The dcgi keeps a reference to `conf` while it has pools.
  */
 void		 dcgi_configure(struct dcgi *, struct conf *);
-/* Nonzero while containers or engine calls are still in flight. */
-int		 dcgi_busy(const struct dcgi *);
+/*
+ * Nonzero while containers or engine calls are still in flight.  After
+ * dcgi_stop(), once they have all ended, it makes one last look for this
+ * instance's containers (and is busy while they are removed).
+ */
+int		 dcgi_busy(struct dcgi *);
 /* Say in the log what is still in flight. */
 void		 dcgi_log_busy(const struct dcgi *);
 /* Running containers, and prestarted ones ready, for status lines. */

@@ -263,7 +263,24 @@ def said_so():
 t.ok(wait_until(said_so, 10), "and said so in its log")
 st, _, _ = get(s2.port, "/echo")
 t.is_(st, 200, "and serves")
+
+# ----- at exit, a last look for the instance's own containers -----
+# A create whose connection broke while the engine went on making the
+# container can beat the removal by name that follows it: dcgid does not
+# know the container.  Play that container: one with s2's instance label.
+with open("/proc/%d/stat" % s2.proc.pid) as f:
+    start = f.read().rsplit(")", 1)[1].split()[19]
+unknown = docker("create", "--label", "dcgi.instance=%d:%s" % (s2.proc.pid, start),
+                 "--label", "dcgi.route=/echo", "dcgi-test/busybox", "true")
+t.ok(unknown in "\n".join(docker("ps", "-aq", "--no-trunc", "--filter",
+                                 "label=dcgi.route").split()),
+     "a container of s2's instance that s2 does not know of")
 t.is_(s2.stop(), 0, "clean exit")
+t.ok(not containers("dcgi.route", idle=True) and
+     not docker("ps", "-aq", "--filter", "id=" + unknown),
+     "it is gone when dcgid has exited: the last look before exit removed it")
+with open(os.path.join(s2.tmpdir, "error.log")) as f:
+    t.ok("still there at exit" in f.read(), "and the log says so")
 t.ok(wait_until(lambda: not containers("dcgi.route", idle=True), 15),
      "no dcgi container left at all")
 t.done()
