@@ -170,12 +170,15 @@ struct dcgi_job {
 	size_t		  headlen, headcap;
 	int		  answered;	/* the response has started */
 	int64_t		  cl_left;	/* the function's Content-Length */
+	int		  over;		/* wrote beyond it */
 	uint64_t	  outbytes;
 	int		  paused;
 	int		  dead;		/* ended; freed after this iteration */
 
 	char		  errline[512];	/* stderr, a line at a time */
 	size_t		  errlen;
+	struct initframe_rd frames;	/* prestarted: dcgi-init's output */
+	int		  exit_code;	/* from its END frame; -1: unknown */
 
 	int64_t		  t0, t_queued, t_created, t_attached, t_started,
 			  t_first;	/* microseconds */
@@ -210,6 +213,7 @@ struct dcgi {
 struct removal;
 
 static void	job_end(struct dcgi_job *);
+static void	job_complete(struct dcgi_job *);
 static int	client_full(const struct dcgi_job *);
 static void	job_try(struct dcgi_job *);
 static void	removal_free(struct removal *);
@@ -603,7 +607,8 @@ job_timeout(struct loop_timer *t)
 	log_msg(LOG_LV_WARN, j->reqid, "%s: Timeout %lldms reached; "
 	    "killing container %.12s%s", j->name,
 	    (long long)j->run->timeout_ms, j->cid[0] ? j->cid : "-",
-	    j->answered ? " (response cut short)" : ": 504");
+	    !j->answered ? ": 504" : j->sink != NULL ?
+	    " (response cut short)" : " (after its complete response)");
 	job_fail(j, 504, NULL);
 }
 
@@ -662,6 +667,27 @@ job_headers(struct dcgi_job *j, size_t len)
 	free(hdrs);
 	if (n == -1)
 		job_fail(j, 500, NULL);	/* the consumer has gone: cut */
+	else if (cr.content_length == 0)
+		job_complete(j);
+}
+
+/*
+ * All of its Content-Length is out: the response is complete now,
+ * whenever the function exits.  It runs on (and keeps its slot) until it
+ * does or Timeout; what it writes more is dropped, and nothing holds its
+ * stream back any more.
+ */
+static void
+job_complete(struct dcgi_job *j)
+{
+	struct sink_result res = { 0 };
+
+	res.kind = SINK_DONE;
+	job_tell(j, &res);
+	if (j->paused) {
+		j->paused = 0;
+		docker_attach_pause(j->att, 0);
+	}
 }
 
 /* Body bytes from the function to the consumer. */
@@ -670,21 +696,24 @@ job_body(struct dcgi_job *j, const char *p, size_t n)
 {
 	ssize_t held;
 
-	if (j->cl_left >= 0) {
-		if ((int64_t)n > j->cl_left) {
-			if (j->cl_left == 0 || n - (size_t)j->cl_left == n)
-				log_msg(LOG_LV_WARN, j->reqid, "%s: "
-				    "output beyond its Content-Length dropped",
-				    j->name);
-			n = (size_t)j->cl_left;
-		}
-		j->cl_left -= (int64_t)n;
+	if (j->cl_left >= 0 && (int64_t)n > j->cl_left) {
+		if (!j->over)
+			log_msg(LOG_LV_WARN, j->reqid, "%s: output beyond its "
+			    "Content-Length dropped", j->name);
+		j->over = 1;
+		n = (size_t)j->cl_left;
 	}
+	if (j->cl_left >= 0)
+		j->cl_left -= (int64_t)n;
 	j->outbytes += n;
-	if (n == 0)
+	if (n == 0 || j->sink == NULL)
 		return;
 	if ((held = sink_body(j->sink, p, n)) == -1) {
 		job_fail(j, 500, NULL);	/* nobody wants the rest: cut */
+		return;
+	}
+	if (j->cl_left == 0) {
+		job_complete(j);
 		return;
 	}
 	/*
@@ -862,8 +891,13 @@ job_eof(struct dcgi_job *j)
 		return;
 	}
 	if (!j->answered) {
-		log_msg(LOG_LV_ERROR, j->reqid, "%s: the function exited "
-		    "%s: 502", j->name, j->headlen == 0 ?
+		char st[32] = "";
+
+		if (j->exit_code >= 0)
+			snprintf(st, sizeof(st), " (exit status %d)",
+			    j->exit_code);
+		log_msg(LOG_LV_ERROR, j->reqid, "%s: the function exited%s "
+		    "%s: 502", j->name, st, j->headlen == 0 ?
 		    "without any output" : "before the end of its header block "
 		    "(an empty line)");
 		job_fail(j, 502, NULL);
@@ -909,6 +943,43 @@ job_started(void *arg, int status, json_t *body, const char *err)
 	job_feed(j);
 }
 
+/*
+ * A prestarted container's stdout: dcgi-init's frames (envblock.h) of the
+ * function's stdout and stderr, then its END, where the job ends at once
+ * (job_eof()): the engine reports the container's exit tens of
+ * milliseconds later, and the container is removed all the same.
+ */
+static void
+job_frames(struct dcgi_job *j, const char *p, size_t n)
+{
+	const char *data, *why;
+	size_t dlen;
+	int type;
+
+	while (n > 0 && !j->dead) {
+		long used = initframe_next(&j->frames, p, n, &type, &data,
+		    &dlen, &why);
+
+		if (used == -1) {
+			log_msg(LOG_LV_ERROR, j->reqid, "%s: container %.12s: "
+			    "dcgi-init's output is broken (%s): 502", j->name,
+			    j->cid, why);
+			job_fail(j, 502, NULL);
+			return;
+		}
+		p += used;
+		n -= (size_t)used;
+		if (type == INITFRAME_OUT)
+			job_stdout(j, data, dlen);
+		else if (type == INITFRAME_ERR)
+			job_stderr(j, data, dlen, 0);
+		else if (type == INITFRAME_END) {
+			j->exit_code = (unsigned char)data[0];
+			job_eof(j);
+		}
+	}
+}
+
 static int
 job_attach_event(void *arg, enum docker_event ev, const char *data,
     size_t len)
@@ -937,7 +1008,10 @@ job_attach_event(void *arg, enum docker_event ev, const char *data,
 			job_fail(j, 502, NULL);
 			break;
 		}
-		job_stdout(j, data, len);
+		if (j->prestart == 1)
+			job_frames(j, data, len);
+		else
+			job_stdout(j, data, len);
 		break;
 	case DOCKER_STDERR:
 		job_stderr(j, data, len, 0);
@@ -2418,6 +2492,7 @@ job_begin(struct dcgi *dc, struct dcgi_job *j, struct sink *sink)
 	j->dc = dc;
 	j->state = DCGI_QUEUED;
 	j->cl_left = -1;
+	j->exit_code = -1;
 	j->t0 = now_us();
 	j->timer.fn = job_timeout;
 	j->next = dc->jobs;
@@ -2469,6 +2544,28 @@ dcgi_stop(struct dcgi *dc)
 	loop_timer_del(dc->loop, &dc->status);
 }
 
+/*
+ * GracePeriod is over: a function that runs on after its complete
+ * response (its Content-Length was all sent) is not waited for any more.
+ * Jobs with a consumer end with it (its connection closes).
+ */
+void
+dcgi_grace_over(struct dcgi *dc)
+{
+	struct dcgi_job *j, *next;
+
+	for (j = dc->jobs; j != NULL; j = next) {
+		next = j->next;
+		if (j->dead || j->sink != NULL || j->queue != NULL ||
+		    j->state != DCGI_RUN)
+			continue;
+		log_msg(LOG_LV_WARN, j->reqid, "%s: GracePeriod over: killing "
+		    "container %.12s, which ran on after its complete response",
+		    j->name, j->cid[0] ? j->cid : "-");
+		job_end(j);
+	}
+}
+
 int
 dcgi_can_run(const struct dcgi *dc, const struct conf *conf)
 {
@@ -2498,6 +2595,7 @@ dcgi_run_item(struct dcgi *dc, struct conf *conf, const struct conf_queue *q,
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return NULL;
+	j->exit_code = -1;
 	if ((j->body = malloc(len + 1)) == NULL)
 		goto fail;
 	memcpy(j->body, item, len);

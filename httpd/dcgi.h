@@ -44,6 +44,9 @@ void		 dcgi_configure(struct dcgi *, struct conf *);
  * instance's containers (and is busy while they are removed).
  */
 int		 dcgi_busy(struct dcgi *);
+/* Stopping, GracePeriod is over: functions that run on after their
+ * complete response are killed (their containers removed). */
+void		 dcgi_grace_over(struct dcgi *);
 /* Say in the log what is still in flight. */
 void		 dcgi_log_busy(const struct dcgi *);
 /* Running containers, and prestarted ones ready, for status lines. */

@@ -73,3 +73,61 @@ envblock_make(char *const *env, size_t *len)
 	*len = 4 + n;
 	return b;
 }
+
+void
+initframe_header(unsigned char hdr[4], int type, size_t len)
+{
+	hdr[0] = (unsigned char)type;
+	hdr[1] = (unsigned char)(len >> 16);
+	hdr[2] = (unsigned char)(len >> 8);
+	hdr[3] = (unsigned char)len;
+}
+
+long
+initframe_next(struct initframe_rd *rd, const char *p, size_t n, int *type,
+    const char **data, size_t *dlen, const char **why)
+{
+	size_t take;
+
+	*type = 0;
+	*data = NULL;
+	*dlen = 0;
+	if (n == 0)
+		return 0;
+	if (rd->ended) {
+		*why = "output after the end frame";
+		return -1;
+	}
+	if (rd->left == 0) {
+		take = sizeof(rd->hdr) - rd->hlen;
+		if (take > n)
+			take = n;
+		memcpy(rd->hdr + rd->hlen, p, take);
+		rd->hlen += take;
+		if (rd->hlen < sizeof(rd->hdr))
+			return (long)take;
+		rd->hlen = 0;
+		rd->type = rd->hdr[0];
+		rd->left = (size_t)rd->hdr[1] << 16 | (size_t)rd->hdr[2] << 8 |
+		    rd->hdr[3];
+		if (rd->type != INITFRAME_OUT && rd->type != INITFRAME_ERR &&
+		    rd->type != INITFRAME_END) {
+			*why = "a frame of an unknown type";
+			return -1;
+		}
+		if (rd->left == 0 || rd->left > INITFRAME_MAX ||
+		    (rd->type == INITFRAME_END && rd->left != 1)) {
+			*why = "a frame of a wrong length";
+			return -1;
+		}
+		return (long)take;
+	}
+	take = n < rd->left ? n : rd->left;
+	rd->left -= take;
+	if (rd->type == INITFRAME_END)
+		rd->ended = 1;
+	*type = rd->type;
+	*data = p;
+	*dlen = take;
+	return (long)take;
+}

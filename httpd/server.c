@@ -2214,6 +2214,7 @@ server_grace(struct loop_timer *t)
 		}
 		conn_close(c);
 	}
+	dcgi_grace_over(srv->dcgi);
 }
 
 struct server *

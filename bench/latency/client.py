@@ -48,7 +48,8 @@ plus the bind INIT:/.dcgi/init:ro; label dcgi.bench=latency-warm), attach
 (101), start, then a pause (50 ms) so that dcgi-init waits in read().
 Timed: write the 4-byte big-endian length and the NUL-ended NAME=value
 strings (the raw kind's CGI-sized Env), shutdown(SHUT_WR), read the
-multiplexed stream until EOF.  Untimed: DELETE ?force=true.  Phases:
+multiplexed stream until dcgi-init's END frame (the function has exited:
+where dcgid ends the response).  Untimed: DELETE ?force=true.  Phases:
 "setup" (create+attach+start), "fb" (write to the first byte), "eof" (the
 measured latency), "delete".  The output is checked as for raw.
 
@@ -256,6 +257,39 @@ def read_to_eof(att):
     return raw, t_fb, time.perf_counter()
 
 
+def unframe(out):
+    """dcgi-init's frames (httpd/envblock.h) in a container's stdout: (the
+    function's stdout, its exit status from END or None)."""
+    o, i = b"", 0
+    while i + 4 <= len(out):
+        typ, n = out[i], int.from_bytes(out[i + 1:i + 4], "big")
+        if i + 4 + n > len(out):
+            break
+        if typ == 1:
+            o += out[i + 4:i + 4 + n]
+        elif typ == 3:
+            return o, out[i + 4]
+        i += 4 + n
+    return o, None
+
+
+def read_to_end_frame(att):
+    """Read an attach stream from dcgi-init until its END frame (where
+    dcgid ends the response), or EOF: (stdout of the function, time of the
+    first byte or None, time of END)."""
+    raw, t_fb = att.buf, None
+    while True:
+        out, code = unframe(demux(raw))
+        if code is not None:
+            return out, t_fb, time.perf_counter()
+        d = att.s.recv(65536)
+        if not d:
+            return out, t_fb, time.perf_counter()
+        if t_fb is None:
+            t_fb = time.perf_counter()
+        raw += d
+
+
 def demux(raw):
     """stdout of a multiplexed attach stream (8-byte frame headers)."""
     out = b""
@@ -419,8 +453,9 @@ class WarmWorker:
             t_w = time.perf_counter()
             att.s.sendall(self.t.stdin)
             att.s.shutdown(socket.SHUT_WR)
-            raw, t_fb, t_eof = read_to_eof(att)
-            out = demux(raw)
+            # dcgi-init frames the function's output and ends with END
+            # when it exits: where dcgid ends the response.
+            out, t_fb, t_eof = read_to_end_frame(att)
             att.close()
             att = None
             # Untimed: removal, as dcgid does after answering.

@@ -20,10 +20,12 @@ OPTIONS = {"a": os.environ.get("OPTION_A", "Cats"), "b": os.environ.get("OPTION_
 
 
 def reply(status, body, extra=()):
-    sys.stdout.write("Status: %s\r\nContent-Type: application/json\r\n" % status)
-    for h in extra:
-        sys.stdout.write(h + "\r\n")
-    sys.stdout.write("\r\n" + json.dumps(body) + "\n")
+    """With its Content-Length: dcgid ends the response at the last byte."""
+    data = (json.dumps(body) + "\n").encode("utf-8")
+    head = "Status: %s\r\nContent-Type: application/json\r\n" % status
+    head += "".join(h + "\r\n" for h in extra)
+    head += "Content-Length: %d\r\n\r\n" % len(data)
+    sys.stdout.buffer.write(head.encode("utf-8") + data)
     sys.stdout.flush()
 
 

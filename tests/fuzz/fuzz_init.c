@@ -2,7 +2,9 @@
  * fuzz_init.c: libFuzzer target for the environment block dcgid writes to
  * a prestarted container and dcgi-init reads (httpd/envblock.h): the
  * length and the entries as dcgi-init parses them, and that what dcgid
- * makes of parsed entries parses back to the same.
+ * makes of parsed entries parses back to the same; and the same bytes as
+ * the frames dcgi-init writes back (initframe_next()), read whole and a
+ * byte at a time, which must give the same pieces and the same verdict.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,6 +47,85 @@ count(void *arg, const char *name, const char *value)
 	return 0;
 }
 
+/* What frames a stream holds: the bytes of each type, and the verdict. */
+struct got {
+	uint8_t	*data[4];	/* by type; [0] unused */
+	size_t	 len[4];
+	int	 rc, ended;
+};
+
+/* Read all of p as frames, in pieces of `step` bytes. */
+static void
+frames(const uint8_t *p, size_t size, size_t step, struct got *g)
+{
+	struct initframe_rd rd;
+	size_t off = 0;
+
+	memset(&rd, 0, sizeof(rd));
+	g->rc = 0;
+	while (off < size && g->rc == 0) {
+		size_t piece = size - off < step ? size - off : step;
+
+		while (piece > 0) {
+			const char *d, *why = NULL;
+			size_t dlen;
+			int type;
+			long used = initframe_next(&rd, (const char *)p + off,
+			    piece, &type, &d, &dlen, &why);
+
+			if (used == -1) {
+				if (why == NULL)
+					abort();	/* every refusal says why */
+				g->rc = -1;
+				break;
+			}
+			if (used < 1 || (size_t)used > piece)
+				abort();	/* progress, within bounds */
+			if (type < 0 || type > 3)
+				abort();
+			if (type != 0) {
+				if (d != (const char *)p + off ||
+				    dlen != (size_t)used)
+					abort();
+				memcpy(g->data[type] + g->len[type], d, dlen);
+				g->len[type] += dlen;
+			}
+			off += (size_t)used;
+			piece -= (size_t)used;
+		}
+	}
+	g->ended = rd.ended;
+	if (g->len[INITFRAME_END] > 1)
+		abort();	/* one END, of one byte */
+}
+
+/* Whole or a byte at a time, the frames say the same. */
+static void
+check_frames(const uint8_t *data, size_t size)
+{
+	struct got a, b;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	for (int t = 1; t < 4; t++)
+		if ((a.data[t] = malloc(size + 1)) == NULL ||
+		    (b.data[t] = malloc(size + 1)) == NULL)
+			goto out;
+	frames(data, size, size, &a);
+	frames(data, size, 1, &b);
+	if (a.rc != b.rc || a.ended != b.ended)
+		abort();
+	for (int t = 1; t < 4; t++)
+		if (a.len[t] != b.len[t] || memcmp(a.data[t], b.data[t],
+		    a.len[t]) != 0)
+			abort();
+out:
+	for (int t = 1; t < 4; t++) {
+		free(a.data[t]);
+		free(b.data[t]);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -55,6 +136,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	long n;
 	int again = 0;
 
+	check_frames(data, size);
 	if (size < 4)
 		return 0;
 	n = envblock_length(data);

@@ -57,11 +57,18 @@ def with_prestart(conf_text, n=None):
     return "".join(out)
 
 
+def _cmd0(pid):
+    with open("/proc/%s/cmdline" % pid, "rb") as c:
+        return c.read().split(b"\0", 1)[0]
+
+
 def idle_prestarted(ids, started=False):
     """Of the container ids, those that are prestarted and still wait for
     their request: labelled dcgi.request=prestarted, created or running,
-    and (when running) still in dcgi-init rather than the function.  With
-    started=True, only the running ones (ready for a request)."""
+    and (when running) with no process but dcgi-init: the first process
+    and its child, forked ahead, that waits for the request and then execs
+    the function.  With started=True, only the running ones (ready for a
+    request)."""
     idle = set()
     if not ids:
         return idle
@@ -78,9 +85,10 @@ def idle_prestarted(ids, started=False):
             idle.add(cid)
         elif status == "running":
             try:
-                with open("/proc/%s/cmdline" % pid, "rb") as c:
-                    if c.read().split(b"\0", 1)[0] == b"/.dcgi/init":
-                        idle.add(cid)
+                with open("/proc/%s/task/%s/children" % (pid, pid)) as k:
+                    procs = [pid] + k.read().split()
+                if all(_cmd0(p) == b"/.dcgi/init" for p in procs):
+                    idle.add(cid)
             except OSError:
                 pass
     return {i for i in ids if any(full.startswith(i) for full in idle)}

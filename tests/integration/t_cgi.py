@@ -41,7 +41,7 @@ SLOW = 3 if WRAPPED else 1          # valgrind: allow more time
 
 BUSYBOX_ROUTES = ["echo", "status", "local-redirect", "client-redirect", "big",
                   "length", "stderr", "crash", "noheaders", "badheader",
-                  "hugeheader", "nocontenttype", "hostname", "slowbody"]
+                  "hugeheader", "nocontenttype", "hostname", "slowbody", "linger"]
 
 CONF = """Listen 127.0.0.1:{port}
 DocumentRoot {root}
@@ -53,6 +53,8 @@ for name in BUSYBOX_ROUTES:
     CONF += "<Route /%s>\n    Image dcgi-test/busybox\n    Command /cgi/%s\n" % (name, name)
     if name == "echo":
         CONF += "    Env GREETING=hello\n"
+    if name == "linger":
+        CONF += "    Env LINGER=%d\n" % (8 * SLOW)
     CONF += "</Route>\n"
 CONF += """<Route /sleep>
     Image dcgi-test/busybox
@@ -159,6 +161,28 @@ class Response:
 
     def __repr__(self):
         return repr(self.raw[:600])
+
+
+def read_response(sock, timeout):
+    """One response with a Content-Length from a kept connection: a
+    Response, or None when it did not come whole within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while time.monotonic() < deadline:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if sep:
+            m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            if m and len(rest) >= int(m.group(1)):
+                return Response(data)
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            got = sock.recv(65536)
+        except OSError:
+            return None
+        if not got:
+            return None
+        data += got
+    return None
 
 
 def request(port, method, target, headers=(), body=b"", timeout=20, chunks=None,
@@ -375,6 +399,26 @@ try:
           "the script's Content-Length: 5 and its body")
     t.ok(not r.chunked, "no chunked encoding with the script's Content-Length")
 
+    # --- the response ends at its Content-Length, not at the function's exit ---------
+    # /linger sends all of its Content-Length: 5 and then sleeps 8 s: the
+    # response is complete at once, the connection stays open for the next
+    # request, and the container runs on (its slot held) until it exits.
+    with socket.create_connection(("127.0.0.1", port), 60) as c:
+        t0 = time.monotonic()
+        c.sendall(b"GET /linger HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = read_response(c, 30)
+        took = time.monotonic() - t0
+        t.ok(first is not None and first.status == 200 and first.body == b"hello" and
+             not first.chunked and took < 7 * SLOW,
+             "/linger: its Content-Length: 5 ends the response while the function still "
+             "runs (%.1f s, the function takes %d s)" % (took, 8 * SLOW))
+        c.sendall(b"GET /length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        second = read_response(c, 30)
+        t.ok(second is not None and second.status == 200 and second.body == b"hello",
+             "the connection is kept: a second request on it is answered")
+    t.ok(len(containers("/linger")) == 1,
+         "the /linger container still runs after its response (it is not cut off)")
+
     # --- a 20 MiB body, streamed in bounded memory ---------------------------------
 
     BIG = 20 * 1024 * 1024
@@ -462,6 +506,10 @@ try:
                       ("/missing", "the image does not exist")):
         r = request(port, "GET", path)
         t.is_(r.status, 502, "%s (%s): 502" % (path, why))
+    if PRESTART:
+        t.ok(re.search(r"/crash: the function exited \(exit status 1\) without any output",
+                       read_file(errlog)),
+             "prestarted: dcgi-init's END frame gives the exit status for the log")
     wait_for(lambda: "dcgi-test/no-such-image" in read_file(errlog), 5 * SLOW)
     t.ok("dcgi-test/no-such-image" in read_file(errlog),
          "the error log names the missing image")

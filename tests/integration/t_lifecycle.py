@@ -174,6 +174,25 @@ t.ok(time.monotonic() - t0 < 10, "a stalled client does not hold the stop beyond
 t.is_(code, 0, "exit 0")
 c.close()
 
+# A function that runs on after its complete response (its Content-Length
+# all sent) is waited for during GracePeriod, then killed and removed.
+s = Server("Listen 127.0.0.1:{port}\nGracePeriod 2s\n" + BASE +
+           "<Route /linger>\n    Image dcgi-test/busybox\n    Command /cgi/linger\n"
+           "    Env LINGER=120\n    Timeout 300s\n</Route>\n")
+r = raw(s.port, b"GET /linger HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=60)
+t.ok(r.startswith(b"HTTP/1.1 200") and r.endswith(b"hello"), "/linger: its complete response")
+ids = lambda: subprocess.run(["docker", "ps", "-aq", "--filter", "label=dcgi.route=/linger"],  # noqa: E731
+                             capture_output=True, text=True).stdout.split()
+t.ok(len(ids()) == 1, "and its function runs on")
+t0 = time.monotonic()
+code = s.stop(timeout=60)
+t.ok(code == 0 and time.monotonic() - t0 < 20,
+     "SIGTERM: dcgid exits 0 after GracePeriod 2s, not at the function's Timeout 300s "
+     "(%.1f s)" % (time.monotonic() - t0))
+t.ok(wait_for(lambda: not ids(), 15), "its container is gone")
+with open(os.path.join(s.tmpdir, "error.log")) as f:
+    t.ok("GracePeriod over: killing container" in f.read(), "and the log says so")
+
 # Prestart on a route whose image is not there: the log says so once, naming
 # the route, and requests take the cold path (502 for the missing image).
 s = Server("Listen 127.0.0.1:{port}\n" + BASE +

@@ -93,6 +93,25 @@ def init_run(args, data, env=None):
     return p.returncode, p.stdout, p.stderr
 
 
+def unframe(out):
+    """dcgi-init's frames (httpd/envblock.h): (stdout, stderr, END's status
+    or None, the bytes that broke the rules or b"")."""
+    o, e, end, i = b"", b"", None, 0
+    while i + 4 <= len(out) and end is None:
+        typ, n = out[i], int.from_bytes(out[i + 1:i + 4], "big")
+        data = out[i + 4:i + 4 + n]
+        if typ not in (1, 2, 3) or n == 0 or len(data) < n or (typ == 3 and n != 1):
+            break
+        if typ == 1:
+            o += data
+        elif typ == 2:
+            e += data
+        else:
+            end = data[0]
+        i += 4 + n
+    return o, e, end, out[i:]
+
+
 def block(*pairs, length=None):
     e = b"".join(x.encode() + b"\0" for x in pairs)
     return (len(e) if length is None else length).to_bytes(4, "big") + e
@@ -100,13 +119,32 @@ def block(*pairs, length=None):
 
 rc, out, err = init_run(["/bin/sh", "-c", 'echo "$A|$B|$KEEP|$PATH"; cat'],
                         block("A=1", "B=x=y", "PATH=/usr/bin:/bin") + b"the body")
-t.is_((rc, out), (0, b"1|x=y|kept|/usr/bin:/bin\nthe body"),
-      "dcgi-init sets the environment over the one it got, execs, leaves the body on stdin")
+t.is_((rc, unframe(out)), (0, (b"1|x=y|kept|/usr/bin:/bin\nthe body", b"", 0, b"")),
+      "dcgi-init sets the environment over the one it got, runs the command with "
+      "the body on stdin, frames its output, ends with END 0")
+rc, out, err = init_run(["/bin/sh", "-c", "echo out; echo last words >&2; exit 3"],
+                        block("A=1"))
+t.is_((rc, unframe(out)), (3, (b"out\n", b"last words\n", 3, b"")),
+      "stderr comes framed before END, and END and the exit say the function's status")
+rc, out, err = init_run(["/bin/sh", "-c", "kill -9 $$"], block("A=1"))
+t.is_((rc, unframe(out)[2]), (137, 137), "killed by a signal: 128 + N, in END and the exit")
+rc, out, err = init_run(["/bin/sh", "-c", "head -c 300000 /dev/zero"], block("A=1"))
+o, e, end, rest = unframe(out)
+t.ok(rc == 0 and o == b"\0" * 300000 and end == 0 and rest == b"",
+     "300 kB of output arrive whole, in frames of at most 64 KiB")
+t0 = time.monotonic()
+rc, out, err = init_run(["/bin/sh", "-c", "(sleep 8; echo late) & echo early"], block("A=1"))
+t.ok(unframe(out)[:3] == (b"early\n", b"", 0) and time.monotonic() - t0 < 6,
+     "what the function leaves running does not hold END back (the function's end "
+     "is the end, as when it is the container's first process)")
 rc, out, err = init_run(["sh", "-c", "echo ran"], block("PATH=/nowhere"))
-t.ok(rc == 127 and b"dcgi-init: sh:" in err,
-     "the command is looked up in the new PATH: not found, 127 (%d %r)" % (rc, err))
+o, e, end, _ = unframe(out)
+t.ok(rc == 127 and end == 127 and b"dcgi-init: sh:" in e,
+     "the command is looked up in the new PATH: not found, 127 (%d %r)" % (rc, e))
 rc, out, err = init_run(["/no/such/program"], block("A=1"))
-t.ok(rc == 127 and b"/no/such/program" in err, "a command that is not there: 127, named")
+o, e, end, _ = unframe(out)
+t.ok(rc == 127 and end == 127 and b"/no/such/program" in e,
+     "a command that is not there: 127, named")
 for name, data in [("no '='", block("A")), ("an empty name", block("=x")),
                    ("a length beyond 1 MiB", (1 << 20 | 1).to_bytes(4, "big")),
                    ("fewer bytes than the length", block("A=1", length=100)),
