@@ -1374,12 +1374,18 @@ dir_network(struct parser *p, const struct directive *d, int argc,
 		v = conf_strdup(p, "none");
 	else if (strcasecmp(a, "host") == 0)
 		v = conf_strdup(p, "host");
+	else if (strcasecmp(a, "isolated") == 0 && p->sec != SEC_ROUTE) {
+		perr(p, "Network isolated: only in a <Route> (a queue's runs "
+		    "use none, host or a network)");
+		goto done;
+	} else if (strcasecmp(a, "isolated") == 0)
+		v = conf_strdup(p, "isolated");
 	else if (len == 0 || len > 128 || (!is_alpha((unsigned char)a[0]) &&
 	    !is_digit((unsigned char)a[0])) ||
 	    strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789_.-") != len) {
-		perr(p, "Network: bad network \"%s\" (none, host, or a Docker "
-		    "network name)", a);
+		perr(p, "Network: bad network \"%s\" (none, isolated, host, or "
+		    "a Docker network name)", a);
 		goto done;
 	} else
 		v = conf_strdup(p, a);
@@ -1504,6 +1510,31 @@ dir_user(struct parser *p, const struct directive *d, int argc, char **argv)
 	rc = 0;
 done:
 	return rc;
+}
+
+/* Runtime NAME: the engine's name for an OCI runtime (runc, crun, runsc). */
+static int
+dir_runtime(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	const char	*a = argv[0];
+	size_t		 len = strlen(a);
+	struct conf_run	*run = cur_run(p);
+
+	(void)d;
+	(void)argc;
+	if (len == 0 || len > 64 || !is_alpha((unsigned char)a[0]) ||
+	    strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_.-") != len) {
+		perr(p, "Runtime: bad runtime name \"%s\" (a name the engine "
+		    "knows, as in dockerd --add-runtime NAME=PATH: runc, crun, "
+		    "runsc)", a);
+		return -1;
+	}
+	free(run->runtime);
+	if ((run->runtime = conf_strdup(p, a)) == NULL)
+		return -1;
+	return 0;
 }
 
 /*
@@ -1788,6 +1819,7 @@ static const struct directive directives[] = {
 	DIR("Command", W_RUN, 1, -1, 0, dir_command),
 	DIR("Env", W_RUN, 1, 1, 1, dir_env),
 	DIR("Network", W_RUN, 1, 1, 0, dir_network),
+	DIR("Runtime", W_RUN, 1, 1, 0, dir_runtime),
 	NUMDIR("Timeout", W_RUN, N_DURATION, B_RUN, struct conf_run,
 	    timeout_ms, F_INT64, 100, 24 * T_HOUR, "100ms to 24h"),
 	NUMDIR("Memory", W_RUN, N_SIZE, B_RUN, struct conf_run,
@@ -2409,6 +2441,7 @@ conf_run_free(struct conf_run *run)
 	strv_free(run->env);
 	free(run->network);
 	free(run->user);
+	free(run->runtime);
 	for (i = 0; i < run->nmounts; i++) {
 		free(run->mounts[i].src);
 		free(run->mounts[i].dst);

@@ -43,13 +43,16 @@ struct conf_run {
 	char		**command;	/* NULL-terminated argv, NULL: image default */
 	char		**env;		/* NULL-terminated "K=V" */
 	size_t		 nenv;
-	char		*network;	/* "none" (default), "host", or a name */
+	char		*network;	/* "none" (default), "isolated" (routes:
+					   a shared namespace, dcgi.c), "host",
+					   or a Docker network's name */
 	int64_t		 timeout_ms;	/* wall clock per run; default 30s */
 	int64_t		 memory;	/* bytes; default 256m */
 	double		 cpus;		/* 0: no limit */
 	int64_t		 pids;		/* default 128 */
 	int		 read_only;	/* default 1 */
 	char		*user;		/* NULL: the image's */
+	char		*runtime;	/* the engine's runtime name; NULL: its default */
 	struct conf_mount *mounts;
 	size_t		 nmounts;
 };

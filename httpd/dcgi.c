@@ -111,6 +111,29 @@ struct pooled {
 };
 
 /*
+ * Network isolated: the route's network namespace, held by a container
+ * of its own (see "the holder" below).
+ */
+enum hold_state {
+	HOLD_NONE,
+	HOLD_MAKING,	/* create, attach, start */
+	HOLD_READY
+};
+
+struct holder {
+	enum hold_state	  state;
+	char		  cid[80];
+	char		  cname[80];
+	char		 *image;	/* what it was made from */
+	struct docker_call *call;
+	struct docker_attach *att;
+	struct dcgi_job	 *waiting;	/* jobs to create once it is ready */
+	int		  fails;	/* in a row: back off */
+	int64_t		  retry_at;
+	struct loop_timer timer;
+};
+
+/*
  * Per route prefix, across reloads: how many containers run, and the
  * route's prestarted containers (its pool), made for `conf`.
  */
@@ -133,6 +156,7 @@ struct dcgi_route {
 	int		   fails;	/* in a row: back off */
 	int64_t		   retry_at;	/* no new container before (us) */
 	struct loop_timer  timer;	/* checks and retries */
+	struct holder	   hold;	/* Network isolated */
 };
 
 struct dcgi_job {
@@ -141,6 +165,8 @@ struct dcgi_job {
 	struct dcgi_job	 *prev, *next;	/* all jobs */
 	struct dcgi_job	 *qnext;	/* the wait queue */
 	int		  queued;
+	struct dcgi_job	 *hnext;	/* waiting for its route's holder */
+	int		  hwait;
 	struct sink	 *sink;		/* the consumer; NULL once told or gone */
 	struct conf	 *conf;
 	const struct conf_route *route;	/* an HTTP request, or */
@@ -208,6 +234,7 @@ struct dcgi {
 	char		  status_said[512];
 	int		  stopping;
 	int		  swept;	/* the last look before exit was made */
+	int		  holders_off;	/* stopping: removed after the last job */
 };
 
 struct removal;
@@ -233,6 +260,12 @@ static void	orphan_adopt(struct dcgi *, struct docker_call *,
 static void	container_name(struct dcgi *, char *, size_t);
 static void	container_create_failed(struct dcgi *, const char *, int);
 static void	job_handoff(struct dcgi_job *);
+static int	holder_want(struct dcgi_route *, const struct conf_run *);
+static void	holder_tick(struct loop_timer *);
+static int	is_isolated(const struct conf_run *);
+static void	holder_netmode(const struct dcgi_route *, char *, size_t);
+static void	holder_off(struct dcgi_route *, const char *);
+static void	job_fail(struct dcgi_job *, int, const char *);
 static void	job_remote(struct dcgi_job *);
 
 static int64_t
@@ -406,8 +439,10 @@ dcgi_free(struct dcgi *dc)
 	while (dc->jobs != NULL)
 		job_end(dc->jobs);
 	/* Before docker_free(): their calls and attach streams go first. */
-	for (rs = dc->routes; rs != NULL; rs = rs->next)
+	for (rs = dc->routes; rs != NULL; rs = rs->next) {
 		route_pool_off(rs, NULL);
+		holder_off(rs, NULL);
+	}
 	loop_timer_del(dc->loop, &dc->status);
 	if (dc->docker != NULL)
 		docker_free(dc->docker);	/* abandons the calls */
@@ -475,7 +510,16 @@ dcgi_sweep_own(struct dcgi *dc)
 int
 dcgi_busy(struct dcgi *dc)
 {
-	if (dc->njobs > 0 || dc->nremovals > 0 ||
+	if (dc->njobs > 0)
+		return 1;
+	if (dc->stopping && !dc->holders_off) {
+		/* The last job has ended: the network holders go. */
+		dc->holders_off = 1;
+		for (struct dcgi_route *rs = dc->routes; rs != NULL;
+		    rs = rs->next)
+			holder_off(rs, NULL);
+	}
+	if (dc->nremovals > 0 ||
 	    (dc->docker != NULL && docker_pending(dc->docker) > 0))
 		return 1;
 	if (dc->stopping && dc->docker != NULL && !dc->swept)
@@ -1120,6 +1164,8 @@ run_spec(struct dcgi *dc, const struct conf_run *run, char **env,
 	labels = NULL;
 
 	json_object_set_new(hc, "NetworkMode", json_string(run->network));
+	if (run->runtime != NULL)
+		json_object_set_new(hc, "Runtime", json_string(run->runtime));
 	json_object_set_new(hc, "Memory", json_integer(run->memory));
 	json_object_set_new(hc, "MemorySwap", json_integer(run->memory));
 	json_object_set_new(hc, "PidsLimit", json_integer(run->pids));
@@ -1175,6 +1221,7 @@ route_state(struct dcgi *dc, const char *prefix)
 		return NULL;
 	rs->dc = dc;
 	rs->timer.fn = pool_tick;
+	rs->hold.timer.fn = holder_tick;
 	if ((rs->prefix = strdup(prefix)) == NULL) {
 		free(rs);
 		return NULL;
@@ -1390,6 +1437,10 @@ pool_create(struct dcgi_route *rs)
 	    DCGI_INIT_PATH));
 	json_object_set(spec, "Cmd", rs->argv);
 	hc = json_object_get(spec, "HostConfig");
+	if (is_isolated(&rs->route->run)) {
+		holder_netmode(rs, bind, sizeof(bind));
+		json_object_set_new(hc, "NetworkMode", json_string(bind));
+	}
 	if ((binds = json_object_get(hc, "Binds")) == NULL) {
 		binds = json_array();
 		json_object_set_new(hc, "Binds", binds);
@@ -1543,6 +1594,8 @@ pool_fill(struct dcgi_route *rs)
 		pool_inspect(rs);
 		return;
 	}
+	if (holder_want(rs, &rs->route->run) != 0)
+		return;		/* holder_started() fills it */
 	while (rs->npooled < rs->want && !queue_needs_capacity(dc) &&
 	    dc->running + dc->pooled < (size_t)rs->conf->max_containers)
 		if (pool_create(rs) == -1)
@@ -1678,6 +1731,299 @@ dcgi_status_tick(struct loop_timer *t)
 }
 
 /* The key of a route's container settings: a change drains the pool. */
+/* ----- Network isolated: the holder ----- */
+
+/*
+ * A route with `Network isolated` keeps one small container, its holder:
+ * network none (a namespace of its own with only loopback), dcgi-init
+ * waiting on stdin (--hold) and nothing else, no capabilities, 16 MiB.
+ * The route's containers, cold and prestarted, join its namespace
+ * (NetworkMode container:ID), so the engine makes no network namespace
+ * per container: most of what network none costs at start
+ * (bench/README.md).  The trade, in the README: the route's containers
+ * share loopback with each other, never with another route's or the host.
+ *
+ * Made on first need (a job or the pool), watched over its attach stream
+ * (its end is its death: made again at once, or after failures with
+ * backoff), removed when the route stops being isolated or dcgid stops.
+ * It is not one of the route's containers (no dcgi.route label, not
+ * counted against MaxContainers); the sweeps know it by dcgi.instance.
+ */
+#define HOLD_MEMORY	(16 * 1024 * 1024)
+
+static int
+is_isolated(const struct conf_run *run)
+{
+	return strcmp(run->network, "isolated") == 0;
+}
+
+static void	holder_make(struct dcgi_route *);
+
+/* A job waits no more (it ended, or the holder is ready for it). */
+static void
+holder_unwait(struct dcgi_job *j)
+{
+	struct dcgi_job **pp;
+
+	if (!j->hwait)
+		return;
+	for (pp = &j->rs->hold.waiting; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == j) {
+			*pp = j->hnext;
+			break;
+		}
+	j->hnext = NULL;
+	j->hwait = 0;
+}
+
+/* Jobs that waited for the holder: all failed with `status`. */
+static void
+holder_fail_waiting(struct dcgi_route *rs, int status)
+{
+	struct dcgi_job *j;
+
+	while ((j = rs->hold.waiting) != NULL) {
+		holder_unwait(j);
+		job_fail(j, status, status == 503 ? "Retry-After: 1\r\n" : NULL);
+	}
+}
+
+/* Let go of the container (and its calls); back to HOLD_NONE. */
+static void
+holder_drop(struct holder *h, struct dcgi *dc)
+{
+	if (h->state == HOLD_MAKING && h->cid[0] == '\0' && h->call != NULL)
+		orphan_adopt(dc, h->call, h->cname);
+	else
+		docker_call_forget(h->call);
+	h->call = NULL;
+	docker_attach_free(h->att);
+	h->att = NULL;
+	if (h->cid[0] != '\0')
+		container_remove(dc, h->cid);
+	h->cid[0] = '\0';
+	h->state = HOLD_NONE;
+}
+
+/*
+ * It could not be made: the jobs waiting get `status` (503: the engine is
+ * unreachable, 502: what it said is logged), and the next try waits.
+ */
+static void
+holder_failed(struct dcgi_route *rs, int status, const char *why)
+{
+	struct holder *h = &rs->hold;
+	int64_t wait;
+
+	route_warn(rs, "Network isolated: cannot make the network holder: %s; "
+	    "requests get %d meanwhile", why, status);
+	holder_drop(h, rs->dc);
+	if (h->fails < 16)
+		h->fails++;
+	wait = (int64_t)250 << (h->fails < 8 ? h->fails : 8);
+	if (wait > DCGI_POOL_BACKOFF_MS)
+		wait = DCGI_POOL_BACKOFF_MS;
+	h->retry_at = now_us() + wait * 1000;
+	loop_timer_set(rs->dc->loop, &h->timer, wait);
+	holder_fail_waiting(rs, status);
+}
+
+static void
+holder_started(void *arg, int status, json_t *body, const char *err)
+{
+	struct dcgi_route *rs = arg;
+	struct holder *h = &rs->hold;
+	const char *msg = json_string_value(json_object_get(body, "message"));
+	struct dcgi_job *j;
+	char why[300];
+
+	h->call = NULL;
+	if (status != 204 && status != 304) {
+		snprintf(why, sizeof(why), "start: %s", msg ? msg : err ? err :
+		    "engine error");
+		holder_failed(rs, status == 0 ? 503 : 502, why);
+		return;
+	}
+	h->state = HOLD_READY;
+	h->fails = 0;
+	log_info("<Route %s>: Network isolated: network holder %.12s ready",
+	    rs->prefix, h->cid);
+	/* Those that waited go now, first come first. */
+	while (h->waiting != NULL) {
+		for (j = h->waiting; j->hnext != NULL; j = j->hnext)
+			;
+		holder_unwait(j);
+		job_create(j, j->env);
+	}
+	pool_fill(rs);
+}
+
+static int
+holder_event(void *arg, enum docker_event ev, const char *data, size_t len)
+{
+	struct dcgi_route *rs = arg;
+	struct holder *h = &rs->hold;
+	char path[160], why[300];
+
+	switch (ev) {
+	case DOCKER_ATTACHED:
+		snprintf(path, sizeof(path), "/containers/%s/start", h->cid);
+		if ((h->call = docker_call(rs->dc->docker, "POST", path, NULL,
+		    holder_started, rs)) == NULL)
+			holder_failed(rs, 500, "out of memory");
+		break;
+	case DOCKER_WRITABLE:
+		break;
+	case DOCKER_STDOUT:
+	case DOCKER_STDERR:
+	case DOCKER_EOF:
+	case DOCKER_FAILED:
+		snprintf(why, sizeof(why), "%s%.*s", ev == DOCKER_EOF ?
+		    "exited" : ev == DOCKER_FAILED ? "attach: " : "wrote: ",
+		    ev == DOCKER_EOF ? 0 : (int)(len > 200 ? 200 : len), data);
+		if (h->state == HOLD_READY) {
+			/* It died (killed from outside, the engine restarted). */
+			log_warn("<Route %s>: Network isolated: network holder "
+			    "%.12s %s; making a new one", rs->prefix, h->cid, why);
+			holder_drop(h, rs->dc);
+			holder_make(rs);
+		} else
+			holder_failed(rs, 502, why);
+		break;
+	}
+	return 0;
+}
+
+static void
+holder_created(void *arg, int status, json_t *body, const char *err)
+{
+	struct dcgi_route *rs = arg;
+	struct holder *h = &rs->hold;
+	const char *msg = json_string_value(json_object_get(body, "message"));
+	const char *id = json_string_value(json_object_get(body, "Id"));
+	char why[400];
+
+	h->call = NULL;
+	container_create_failed(rs->dc, h->cname, status);
+	if (status != 201 || id == NULL || strlen(id) >= sizeof(h->cid)) {
+		snprintf(why, sizeof(why), "create from %s: %s", h->image,
+		    status == 404 ? "no such image (make images, or fix "
+		    "Image)" : msg ? msg : err ? err : "unexpected answer");
+		holder_failed(rs, status == 0 ? 503 : 502, why);
+		return;
+	}
+	snprintf(h->cid, sizeof(h->cid), "%s", id);
+	if ((h->att = docker_attach(rs->dc->docker, h->cid, holder_event,
+	    rs)) == NULL)
+		holder_failed(rs, 500, "out of memory");
+}
+
+/* Create, attach and start the holder, from h->image. */
+static void
+holder_make(struct dcgi_route *rs)
+{
+	struct dcgi *dc = rs->dc;
+	struct holder *h = &rs->hold;
+	struct conf_run run;
+	json_t *spec, *hc, *labels;
+	char buf[4200];
+
+	memset(&run, 0, sizeof(run));
+	run.image = h->image;
+	run.network = "none";
+	run.memory = HOLD_MEMORY;
+	run.pids = 4;
+	run.read_only = 1;
+	run.user = "65534:65534";
+	if ((spec = run_spec(dc, &run, NULL, "dcgi.holder", rs->prefix,
+	    "holder")) == NULL) {
+		holder_failed(rs, 500, "out of memory");
+		return;
+	}
+	/* Only the holder's labels: it is none of the route's containers. */
+	labels = json_object_get(spec, "Labels");
+	json_object_del(labels, "dcgi.request");
+	json_object_set_new(spec, "Entrypoint", json_pack("[s]",
+	    DCGI_INIT_PATH));
+	json_object_set_new(spec, "Cmd", json_pack("[s]", "--hold"));
+	hc = json_object_get(spec, "HostConfig");
+	json_object_del(hc, "Tmpfs");
+	snprintf(buf, sizeof(buf), "%s:%s:ro", dc->init, DCGI_INIT_PATH);
+	json_object_set_new(hc, "Binds", json_pack("[s]", buf));
+	h->state = HOLD_MAKING;
+	container_name(dc, h->cname, sizeof(h->cname));
+	snprintf(buf, sizeof(buf), "/containers/create?name=%s", h->cname);
+	h->call = docker_call(dc->docker, "POST", buf, spec, holder_created, rs);
+	json_decref(spec);
+	if (h->call == NULL)
+		holder_failed(rs, 500, "out of memory");
+}
+
+static void
+holder_tick(struct loop_timer *t)
+{
+	struct dcgi_route *rs = LOOP_OWNER(t, struct dcgi_route, hold.timer);
+
+	if (rs->hold.state == HOLD_NONE && !rs->dc->stopping &&
+	    (rs->hold.waiting != NULL || rs->want > 0))
+		holder_make(rs);
+}
+
+/*
+ * A container of `run` is wanted for the route: 0 when its holder is
+ * ready (or the route is not isolated), 1 when it is being made (wait),
+ * or the status to fail with (it cannot be made now; logged).
+ */
+static int
+holder_want(struct dcgi_route *rs, const struct conf_run *run)
+{
+	struct holder *h = &rs->hold;
+	char *img;
+
+	if (!is_isolated(run) || h->state == HOLD_READY)
+		return 0;
+	if (rs->dc->init == NULL) {
+		route_warn(rs, "Network isolated needs dcgi-init (not next to "
+		    "dcgid nor in %s): 502", DCGI_LIBEXECDIR);
+		return 502;
+	}
+	if (h->state == HOLD_MAKING)
+		return 1;
+	if (now_us() < h->retry_at)
+		return 503;	/* it failed a moment ago (logged) */
+	if (h->image == NULL || strcmp(h->image, run->image) != 0) {
+		if ((img = strdup(run->image)) == NULL)
+			return 500;
+		free(h->image);
+		h->image = img;
+	}
+	holder_make(rs);
+	return h->state == HOLD_READY ? 0 : h->state == HOLD_MAKING ? 1 : 503;
+}
+
+/* Not isolated any more, or stopping: waiting jobs get 503, it goes. */
+static void
+holder_off(struct dcgi_route *rs, const char *why)
+{
+	struct holder *h = &rs->hold;
+
+	loop_timer_del(rs->dc->loop, &h->timer);
+	if (h->state != HOLD_NONE && why != NULL)
+		log_info("<Route %s>: network holder %.12s removed: %s",
+		    rs->prefix, h->cid[0] ? h->cid : h->cname, why);
+	holder_drop(h, rs->dc);
+	h->fails = 0;
+	h->retry_at = 0;
+	holder_fail_waiting(rs, 503);
+}
+
+/* "container:ID" of the route's ready holder into buf, for NetworkMode. */
+static void
+holder_netmode(const struct dcgi_route *rs, char *buf, size_t len)
+{
+	snprintf(buf, len, "container:%s", rs->hold.cid);
+}
+
 static char *
 route_key(struct dcgi *dc, const struct conf_route *r)
 {
@@ -1720,6 +2066,7 @@ route_pool_off(struct dcgi_route *rs, const char *why)
 static void
 route_state_free(struct dcgi_route *rs)
 {
+	free(rs->hold.image);
 	free(rs->prefix);
 	free(rs);
 }
@@ -1732,7 +2079,10 @@ dcgi_configure(struct dcgi *dc, struct conf *conf)
 
 	if (dc->docker == NULL)
 		return;		/* a server process: the engine has the pools */
-	/* Pools of routes that went or stopped prestarting go. */
+	/*
+	 * Pools of routes that went or stopped prestarting go, and holders
+	 * of routes no longer isolated.
+	 */
 	for (rs = dc->routes; rs != NULL; rs = rs->next) {
 		const struct conf_route *r = NULL;
 
@@ -1742,6 +2092,9 @@ dcgi_configure(struct dcgi *dc, struct conf *conf)
 		if (rs->conf != NULL && (r == NULL || r->prestart == 0))
 			route_pool_off(rs, r == NULL ? "the route is gone" :
 			    "Prestart is off");
+		if (r == NULL || !is_isolated(&r->run))
+			holder_off(rs, r == NULL ? "the route is gone" :
+			    "the route is no longer isolated");
 	}
 	for (size_t i = 0; i < conf->nroutes; i++) {
 		const struct conf_route *r = &conf->routes[i];
@@ -2128,13 +2481,30 @@ job_run(struct dcgi_job *j)
 static void
 job_create(struct dcgi_job *j, char **env)
 {
-	char path[128];
+	char path[128], mode[100];
 	json_t *spec;
+	int hold = j->rs != NULL ? holder_want(j->rs, j->run) : 0;
 
+	if (hold == 1) {
+		/* holder_started() comes back here. */
+		j->hnext = j->rs->hold.waiting;
+		j->rs->hold.waiting = j;
+		j->hwait = 1;
+		return;
+	}
+	if (hold != 0) {
+		job_fail(j, hold, hold == 503 ? "Retry-After: 1\r\n" : NULL);
+		return;
+	}
 	spec = job_spec(j, env);
 	if (spec == NULL) {
 		job_fail(j, 500, NULL);
 		return;
+	}
+	if (is_isolated(j->run)) {
+		holder_netmode(j->rs, mode, sizeof(mode));
+		json_object_set_new(json_object_get(spec, "HostConfig"),
+		    "NetworkMode", json_string(mode));
 	}
 	container_name(j->dc, j->cname, sizeof(j->cname));
 	snprintf(path, sizeof(path), "/containers/create?name=%s", j->cname);
@@ -2394,6 +2764,7 @@ job_end(struct dcgi_job *j)
 	loop_timer_del(dc->loop, &j->timer);
 	if (j->queued)
 		queue_remove(dc, j);
+	holder_unwait(j);
 	if (j->state == DCGI_CREATE && j->call != NULL)
 		/* The container may yet be made: remove it when it is. */
 		orphan_adopt(dc, j->call, j->cname);

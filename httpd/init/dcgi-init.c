@@ -28,6 +28,9 @@
  * sends (docker stop) go on to the child.  A container whose stdin closes
  * before a request exits 0 with no output at all.
  *
+ * `/.dcgi/init --hold` is a route's network holder (Network isolated in
+ * httpd.conf): it reads its stdin to the end, runs nothing, and exits.
+ *
  * Static, no allocation beyond ENV, no output but frames and a line on
  * stderr when something is wrong (exit 125: bad input, 126/127: cannot
  * exec, as the shell and the engine say it).
@@ -335,5 +338,19 @@ main(int argc, char *argv[])
 	if (argc < 2)
 		die(125, "nothing to run (the image has no entrypoint or "
 		    "command)", NULL);
+	if (argc == 2 && strcmp(argv[1], "--hold") == 0) {
+		/*
+		 * A route's network holder (Network isolated): it only keeps
+		 * its network namespace for the route's containers, until
+		 * dcgid closes its stdin (or it is removed).
+		 */
+		char buf[512];
+		ssize_t r;
+
+		while ((r = read(0, buf, sizeof(buf))) != 0)
+			if (r == -1 && errno != EINTR)
+				break;
+		return 0;
+	}
 	return run(argv + 1, &quiet);
 }
