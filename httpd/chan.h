@@ -25,7 +25,7 @@
 struct loop;
 struct chan;
 
-#define CHAN_VERSION	1
+#define CHAN_VERSION	2
 #define CHAN_MAX	(1536 * 1024)	/* payload bytes in one message */
 
 /*
@@ -40,7 +40,8 @@ enum chan_type {
 			   u32 n, then n str: the CGI environment */
 	CHAN_GRANT,	/* E->S, with the attach stream's descriptor: str
 			   container id, u32 prestart (0, 1 hit, 2 miss),
-			   u32 microseconds queued, created, attached,
+			   u32 framed (1: dcgi-init's frames on the
+			   stream), u32 microseconds queued, created, attached,
 			   started; str bytes to write to stdin first */
 	CHAN_REFUSE,	/* E->S: u32 HTTP status, str extra header lines */
 	CHAN_RELEASE,	/* S->E: done with the container (or the request

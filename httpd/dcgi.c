@@ -157,6 +157,15 @@ struct dcgi_route {
 	int64_t		   retry_at;	/* no new container before (us) */
 	struct loop_timer  timer;	/* checks and retries */
 	struct holder	   hold;	/* Network isolated */
+
+	/* The cold path through dcgi-init: what the image name led to. */
+	char		  *cold_image;	/* the name looked at */
+	char		  *cold_id;	/* its ID */
+	json_t		  *cold_entry, *cold_cmd;	/* its Entrypoint, Cmd */
+	int64_t		   cold_at;	/* when (us); 0: never */
+	int64_t		   cold_failed;	/* when a look failed (us) */
+	struct docker_call *cold_inspect;
+	struct dcgi_job	  *cold_waiting;	/* jobs waiting for the look */
 };
 
 struct dcgi_job {
@@ -165,8 +174,9 @@ struct dcgi_job {
 	struct dcgi_job	 *prev, *next;	/* all jobs */
 	struct dcgi_job	 *qnext;	/* the wait queue */
 	int		  queued;
-	struct dcgi_job	 *hnext;	/* waiting for its route's holder */
+	struct dcgi_job	 *hnext;	/* waiting for its route's holder, */
 	int		  hwait;
+	int		  cwait;	/* or for the look at its image */
 	struct sink	 *sink;		/* the consumer; NULL once told or gone */
 	struct conf	 *conf;
 	const struct conf_route *route;	/* an HTTP request, or */
@@ -181,6 +191,7 @@ struct dcgi_job {
 	enum dcgi_state	  state;
 	int		  slot;		/* holds a MaxConcurrent slot */
 	int		  prestart;	/* 1: took a prestarted one, 2: none */
+	int		  framed;	/* it runs dcgi-init: frames, END */
 	char		 *pre;		/* its environment, before the body */
 	size_t		  prelen, preoff;
 	char		  reqid[17];
@@ -262,6 +273,7 @@ static void	container_create_failed(struct dcgi *, const char *, int);
 static void	job_handoff(struct dcgi_job *);
 static int	holder_want(struct dcgi_route *, const struct conf_run *);
 static void	holder_tick(struct loop_timer *);
+static void	cold_unwait(struct dcgi_job *);
 static int	is_isolated(const struct conf_run *);
 static void	holder_netmode(const struct dcgi_route *, char *, size_t);
 static void	holder_off(struct dcgi_route *, const char *);
@@ -442,6 +454,8 @@ dcgi_free(struct dcgi *dc)
 	for (rs = dc->routes; rs != NULL; rs = rs->next) {
 		route_pool_off(rs, NULL);
 		holder_off(rs, NULL);
+		docker_call_forget(rs->cold_inspect);
+		rs->cold_inspect = NULL;
 	}
 	loop_timer_del(dc->loop, &dc->status);
 	if (dc->docker != NULL)
@@ -867,24 +881,37 @@ job_stderr(struct dcgi_job *j, const char *p, size_t n, int flush)
 	}
 }
 
-/*
- * Write as much to stdin as it takes: a prestarted container's environment
- * first (for dcgi-init), then the body; EOF after the last byte.
- */
-static void
-job_feed(struct dcgi_job *j)
+/* Write what stdin takes of j->pre (dcgi-init's environment); 0 when it
+ * is all out, -1 when the stream is closed. */
+static int
+job_feed_pre(struct dcgi_job *j)
 {
 	while (j->preoff < j->prelen) {
 		ssize_t w = docker_attach_write(j->att, j->pre + j->preoff,
 		    j->prelen - j->preoff);
-		if (w == -1) {
-			j->preoff = j->prelen;
-			j->inoff = j->inlen;
-			break;
-		}
+		if (w == -1)
+			return -1;
 		if (w == 0)
-			return;
+			return 1;
 		j->preoff += (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Write as much to stdin as it takes: dcgi-init's environment first (a
+ * container that runs it), then the body; EOF after the last byte.
+ */
+static void
+job_feed(struct dcgi_job *j)
+{
+	int rc = job_feed_pre(j);
+
+	if (rc == 1)
+		return;		/* DOCKER_WRITABLE follows */
+	if (rc == -1) {
+		j->preoff = j->prelen;
+		j->inoff = j->inlen;
 	}
 	while (j->inoff < j->inlen) {
 		ssize_t w = docker_attach_write(j->att, j->body + j->inoff,
@@ -1034,9 +1061,18 @@ job_attach_event(void *arg, enum docker_event ev, const char *data,
 	switch (ev) {
 	case DOCKER_ATTACHED:
 		j->t_attached = now_us();
-		/* Not a byte of it is read here when it goes to a server. */
-		if (j->handoff)
+		/*
+		 * Stdin before the start (the engine holds it for the process,
+		 * as for docker run -i): the process reads its request as it
+		 * starts, not after the answer to the start reaches us.  A
+		 * server process writes the body itself; here only the
+		 * environment goes, and not a byte is read.
+		 */
+		if (j->handoff) {
 			docker_attach_pause(j->att, 1);
+			job_feed_pre(j);
+		} else
+			job_feed(j);
 		j->state = DCGI_START;
 		snprintf(path, sizeof(path), "/containers/%s/start", j->cid);
 		if ((j->call = docker_call(j->dc->docker, "POST", path, NULL,
@@ -1052,7 +1088,7 @@ job_attach_event(void *arg, enum docker_event ev, const char *data,
 			job_fail(j, 502, NULL);
 			break;
 		}
-		if (j->prestart == 1)
+		if (j->framed)
 			job_frames(j, data, len);
 		else
 			job_stdout(j, data, len);
@@ -1061,7 +1097,10 @@ job_attach_event(void *arg, enum docker_event ev, const char *data,
 		job_stderr(j, data, len, 0);
 		break;
 	case DOCKER_WRITABLE:
-		job_feed(j);
+		if (j->handoff)
+			(void)job_feed_pre(j);	/* the body is the server's */
+		else
+			job_feed(j);
 		break;
 	case DOCKER_EOF:
 		job_eof(j);
@@ -1415,13 +1454,55 @@ pool_created(void *arg, int status, json_t *body, const char *err)
 		pool_failed(p, "out of memory");
 }
 
+/*
+ * The spec of a container whose first process is dcgi-init: the image by
+ * the ID its name led to, dcgi-init bind-mounted read-only as entrypoint,
+ * `argv` (the image's entrypoint and command, or Command) its arguments.
+ */
+static void
+spec_init(struct dcgi *dc, json_t *spec, const char *image_id, json_t *argv)
+{
+	json_t *hc = json_object_get(spec, "HostConfig"), *binds;
+	char bind[4200];
+
+	json_object_set_new(spec, "Image", json_string(image_id));
+	json_object_set_new(spec, "Entrypoint", json_pack("[s]",
+	    DCGI_INIT_PATH));
+	json_object_set(spec, "Cmd", argv);
+	if ((binds = json_object_get(hc, "Binds")) == NULL) {
+		binds = json_array();
+		json_object_set_new(hc, "Binds", binds);
+	}
+	snprintf(bind, sizeof(bind), "%s:%s:ro", dc->init, DCGI_INIT_PATH);
+	json_array_append_new(binds, json_string(bind));
+}
+
+/* GET /images/NAME/json, the name escaped. */
+static void
+image_path(const char *img, char *path, size_t len)
+{
+	size_t n;
+
+	n = (size_t)snprintf(path, len, "/images/");
+	for (; *img != '\0' && n + 10 < len; img++) {
+		unsigned char ch = (unsigned char)*img;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("._/:@-", ch) != NULL)
+			path[n++] = (char)ch;
+		else
+			n += (size_t)snprintf(path + n, 4, "%%%02X", ch);
+	}
+	snprintf(path + n, len - n, "/json");
+}
+
 /* One more prestarted container for the route. */
 static int
 pool_create(struct dcgi_route *rs)
 {
 	struct dcgi *dc = rs->dc;
 	struct pooled *p;
-	json_t *spec, *hc, *binds;
+	json_t *spec;
 	char bind[4200];
 
 	if (rs->image_id == NULL || rs->argv == NULL)
@@ -1432,21 +1513,12 @@ pool_create(struct dcgi_route *rs)
 		json_decref(spec);
 		return -1;
 	}
-	json_object_set_new(spec, "Image", json_string(rs->image_id));
-	json_object_set_new(spec, "Entrypoint", json_pack("[s]",
-	    DCGI_INIT_PATH));
-	json_object_set(spec, "Cmd", rs->argv);
-	hc = json_object_get(spec, "HostConfig");
+	spec_init(dc, spec, rs->image_id, rs->argv);
 	if (is_isolated(&rs->route->run)) {
 		holder_netmode(rs, bind, sizeof(bind));
-		json_object_set_new(hc, "NetworkMode", json_string(bind));
+		json_object_set_new(json_object_get(spec, "HostConfig"),
+		    "NetworkMode", json_string(bind));
 	}
-	if ((binds = json_object_get(hc, "Binds")) == NULL) {
-		binds = json_array();
-		json_object_set_new(hc, "Binds", binds);
-	}
-	snprintf(bind, sizeof(bind), "%s:%s:ro", dc->init, DCGI_INIT_PATH);
-	json_array_append_new(binds, json_string(bind));
 
 	p->rs = rs;
 	p->state = POOL_CREATE;
@@ -1560,23 +1632,11 @@ pool_inspected(void *arg, int status, json_t *body, const char *err)
 static void
 pool_inspect(struct dcgi_route *rs)
 {
-	const char *img = rs->route->run.image;
 	char path[600];
-	size_t n = 0;
 
 	if (rs->inspect != NULL)
 		return;
-	n = (size_t)snprintf(path, sizeof(path), "/images/");
-	for (; *img != '\0' && n + 4 < sizeof(path); img++) {
-		unsigned char ch = (unsigned char)*img;
-
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || strchr("._/:@-", ch) != NULL)
-			path[n++] = (char)ch;
-		else
-			n += (size_t)snprintf(path + n, 4, "%%%02X", ch);
-	}
-	snprintf(path + n, sizeof(path) - n, "/json");
+	image_path(rs->route->run.image, path, sizeof(path));
 	rs->inspect = docker_call(rs->dc->docker, "GET", path, NULL,
 	    pool_inspected, rs);
 }
@@ -2067,6 +2127,10 @@ static void
 route_state_free(struct dcgi_route *rs)
 {
 	free(rs->hold.image);
+	free(rs->cold_image);
+	free(rs->cold_id);
+	json_decref(rs->cold_entry);
+	json_decref(rs->cold_cmd);
 	free(rs->prefix);
 	free(rs);
 }
@@ -2190,6 +2254,7 @@ job_take(struct dcgi_job *j, struct pooled *p, char **env)
 	docker_attach_rebind(j->att, job_attach_event, j);
 	pooled_free(p, 0);
 	j->prestart = 1;
+	j->framed = 1;
 	j->t_created = j->t_attached = j->t_started = now_us();
 	j->state = DCGI_RUN;
 	/*
@@ -2230,12 +2295,14 @@ job_handoff(struct dcgi_job *j)
 	memset(&sa, 0, sizeof(sa));
 	sa.cid = j->cid;
 	sa.prestart = j->prestart;
+	sa.framed = j->framed;
 	sa.queued_us = base - j->t0;
 	sa.create_us = j->t_created - base;
 	sa.attach_us = j->t_attached - j->t_created;
 	sa.start_us = j->t_started - j->t_attached;
-	sa.pre = j->pre;
-	sa.prelen = j->prelen;
+	/* What stdin did not take before the start, the server writes. */
+	sa.pre = j->pre + j->preoff;
+	sa.prelen = j->prelen - j->preoff;
 	if (j->sink == NULL || j->sink->ops->attached == NULL) {
 		close(fd);
 		job_fail(j, 500, NULL);
@@ -2305,7 +2372,7 @@ static void
 job_granted(struct dcgi_job *j, struct chan_msg *m)
 {
 	struct chan_rd r = { m->data, m->len, 0 };
-	uint32_t pre, q, cr, at, st;
+	uint32_t pre, framed, q, cr, at, st;
 	const char *pb;
 	size_t plen;
 	char cid[80];
@@ -2320,12 +2387,14 @@ job_granted(struct dcgi_job *j, struct chan_msg *m)
 	}
 	(void)chan_get_cstr(&r, cid, sizeof(cid));
 	pre = chan_get_u32(&r);
+	framed = chan_get_u32(&r);
 	q = chan_get_u32(&r);
 	cr = chan_get_u32(&r);
 	at = chan_get_u32(&r);
 	st = chan_get_u32(&r);
 	pb = chan_get_str(&r, &plen);
-	if (r.err || m->fd == -1 || pre > 2 || plen > ENVBLOCK_MAX ||
+	if (r.err || m->fd == -1 || pre > 2 || framed > 1 ||
+	    plen > ENVBLOCK_MAX ||
 	    (plen > 0 && (j->pre = malloc(plen)) == NULL)) {
 		log_msg(LOG_LV_ERROR, j->reqid, "%s: a grant from the engine "
 		    "process that makes no sense: 500", j->name);
@@ -2338,6 +2407,7 @@ job_granted(struct dcgi_job *j, struct chan_msg *m)
 	j->preoff = 0;
 	snprintf(j->cid, sizeof(j->cid), "%s", cid);
 	j->prestart = (int)pre;
+	j->framed = (int)framed;
 	j->t_created = clamp_us(j->t_sent + q + cr, now);
 	j->t_attached = clamp_us(j->t_created + at, now);
 	j->t_started = clamp_us(j->t_attached + st, now);
@@ -2477,12 +2547,142 @@ job_run(struct dcgi_job *j)
 	job_create(j, j->env);
 }
 
+/* ----- the cold path through dcgi-init ----- */
+
+/*
+ * A container started for its request runs dcgi-init too, as a prestarted
+ * one does: its response ends when the function exits (END), not when the
+ * engine reports the container's exit tens of milliseconds later, and its
+ * exit status is known.  That needs the image's own entrypoint and command
+ * (GET /images/NAME/json): looked at on a route's first request, again
+ * once the answer is DCGI_POOL_CHECK_MS old, and used until it is twice
+ * that (so that a moved tag is followed within seconds).  Without an
+ * answer young enough, or without dcgi-init, a request goes the plain
+ * way: the image by name, its environment in the create, the stream's end
+ * as the function's end.
+ */
+#define COLD_USE_US	(2 * (int64_t)DCGI_POOL_CHECK_MS * 1000)
+
+/* A job waits no more for the look at its image. */
+static void
+cold_unwait(struct dcgi_job *j)
+{
+	struct dcgi_job **pp;
+
+	if (!j->cwait)
+		return;
+	for (pp = &j->rs->cold_waiting; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == j) {
+			*pp = j->hnext;
+			break;
+		}
+	j->hnext = NULL;
+	j->cwait = 0;
+}
+
+static void
+cold_inspected(void *arg, int status, json_t *body, const char *err)
+{
+	struct dcgi_route *rs = arg;
+	json_t *cfg = json_object_get(body, "Config");
+	const char *id = json_string_value(json_object_get(body, "Id"));
+	struct dcgi_job *j;
+	char *nid = NULL;
+
+	(void)err;
+	rs->cold_inspect = NULL;
+	if (status != 200 || id == NULL || (nid = strdup(id)) == NULL) {
+		/* The plain way says what is wrong; no new look for a while. */
+		rs->cold_at = 0;
+		rs->cold_failed = now_us();
+	} else {
+		free(rs->cold_id);
+		rs->cold_id = nid;
+		json_decref(rs->cold_entry);
+		rs->cold_entry = json_incref(json_object_get(cfg, "Entrypoint"));
+		json_decref(rs->cold_cmd);
+		rs->cold_cmd = json_incref(json_object_get(cfg, "Cmd"));
+		rs->cold_at = now_us();
+	}
+	/* Those that waited go on, first come first. */
+	while (rs->cold_waiting != NULL) {
+		for (j = rs->cold_waiting; j->hnext != NULL; j = j->hnext)
+			;
+		cold_unwait(j);
+		job_create(j, j->env);
+	}
+}
+
+/* Look at the image (again), unless a look is under way or just failed. */
+static void
+cold_look(struct dcgi_route *rs, const char *image)
+{
+	char path[600], *img;
+
+	if (rs->cold_inspect != NULL)
+		return;
+	if (rs->cold_image == NULL || strcmp(rs->cold_image, image) != 0) {
+		if ((img = strdup(image)) == NULL)
+			return;
+		free(rs->cold_image);
+		rs->cold_image = img;
+		rs->cold_at = 0;
+		rs->cold_failed = 0;
+	}
+	if (rs->cold_failed != 0 &&
+	    now_us() - rs->cold_failed < (int64_t)DCGI_POOL_CHECK_MS * 1000)
+		return;
+	image_path(image, path, sizeof(path));
+	rs->cold_inspect = docker_call(rs->dc->docker, "GET", path, NULL,
+	    cold_inspected, rs);
+}
+
+/*
+ * dcgi-init's arguments for a cold container of `run`: 1 with *argvp set,
+ * 0 for the plain way, -1 when a look at the image is under way and no
+ * answer young enough is there (wait for it: cold_inspected()).
+ */
+static int
+cold_prep(struct dcgi_route *rs, const struct conf_run *run, json_t **argvp)
+{
+	int64_t age;
+	json_t *argv, *v;
+	size_t i;
+	int same;
+
+	*argvp = NULL;
+	if (rs->dc->init == NULL)
+		return 0;
+	same = rs->cold_at != 0 && strcmp(rs->cold_image, run->image) == 0;
+	age = now_us() - rs->cold_at;
+	if (!same || age >= (int64_t)DCGI_POOL_CHECK_MS * 1000)
+		cold_look(rs, run->image);
+	if (!same || age >= COLD_USE_US)
+		return rs->cold_inspect != NULL ? -1 : 0;
+	if ((argv = json_array()) == NULL)
+		return 0;
+	json_array_foreach(rs->cold_entry, i, v)
+		json_array_append(argv, v);
+	if (run->command != NULL)
+		for (char **c = run->command; *c != NULL; c++)
+			json_array_append_new(argv, json_string(*c));
+	else
+		json_array_foreach(rs->cold_cmd, i, v)
+			json_array_append(argv, v);
+	if (json_array_size(argv) == 0) {
+		json_decref(argv);	/* the plain way says what is wrong */
+		return 0;
+	}
+	*argvp = argv;
+	return 1;
+}
+
 /* POST /containers/create for j, with `env` (not freed). */
 static void
 job_create(struct dcgi_job *j, char **env)
 {
 	char path[128], mode[100];
-	json_t *spec;
+	json_t *spec, *argv = NULL;
 	int hold = j->rs != NULL ? holder_want(j->rs, j->run) : 0;
 
 	if (hold == 1) {
@@ -2496,7 +2696,22 @@ job_create(struct dcgi_job *j, char **env)
 		job_fail(j, hold, hold == 503 ? "Retry-After: 1\r\n" : NULL);
 		return;
 	}
-	spec = job_spec(j, env);
+	if (j->route != NULL && j->rs != NULL &&
+	    cold_prep(j->rs, j->run, &argv) == -1) {
+		/* cold_inspected() comes back here. */
+		j->hnext = j->rs->cold_waiting;
+		j->rs->cold_waiting = j;
+		j->cwait = 1;
+		return;
+	}
+	if (argv != NULL && (j->pre = envblock_make(env, &j->prelen)) != NULL) {
+		/* Its environment goes to dcgi-init on stdin. */
+		if ((spec = job_spec(j, NULL)) != NULL)
+			spec_init(j->dc, spec, j->rs->cold_id, argv);
+		j->framed = 1;
+	} else
+		spec = job_spec(j, env);
+	json_decref(argv);
 	if (spec == NULL) {
 		job_fail(j, 500, NULL);
 		return;
@@ -2765,6 +2980,7 @@ job_end(struct dcgi_job *j)
 	if (j->queued)
 		queue_remove(dc, j);
 	holder_unwait(j);
+	cold_unwait(j);
 	if (j->state == DCGI_CREATE && j->call != NULL)
 		/* The container may yet be made: remove it when it is. */
 		orphan_adopt(dc, j->call, j->cname);

@@ -153,6 +153,7 @@ lease_attached(struct sink *s, int fd, const struct sink_attach *sa)
 
 	chan_put_cstr(&b, sa->cid);
 	chan_put_u32(&b, (uint32_t)sa->prestart);
+	chan_put_u32(&b, (uint32_t)sa->framed);
 	chan_put_u32(&b, (uint32_t)sa->queued_us);
 	chan_put_u32(&b, (uint32_t)sa->create_us);
 	chan_put_u32(&b, (uint32_t)sa->attach_us);

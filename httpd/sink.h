@@ -58,6 +58,7 @@ struct sink_result {
 struct sink_attach {
 	const char	*cid;		/* the container */
 	int		 prestart;	/* 0, 1 a prestarted one, 2 none ready */
+	int		 framed;	/* it runs dcgi-init (frames, END) */
 	int64_t		 queued_us, create_us, attach_us, start_us;
 	const char	*pre;		/* to write to its stdin first */
 	size_t		 prelen;

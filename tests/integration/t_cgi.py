@@ -506,10 +506,10 @@ try:
                       ("/missing", "the image does not exist")):
         r = request(port, "GET", path)
         t.is_(r.status, 502, "%s (%s): 502" % (path, why))
-    if PRESTART:
-        t.ok(re.search(r"/crash: the function exited \(exit status 1\) without any output",
-                       read_file(errlog)),
-             "prestarted: dcgi-init's END frame gives the exit status for the log")
+    t.ok(re.search(r"/crash: the function exited \(exit status 1\) without any output",
+                   read_file(errlog)),
+         "cold or prestarted, the container runs dcgi-init, whose END frame gives the "
+         "exit status for the log")
     wait_for(lambda: "dcgi-test/no-such-image" in read_file(errlog), 5 * SLOW)
     t.ok("dcgi-test/no-such-image" in read_file(errlog),
          "the error log names the missing image")

@@ -65,7 +65,7 @@ test_keys(void)
 		    "%s and %s: %s", tab[i].a, tab[i].b,
 		    tab[i].same ? "one client" : "two clients");
 		is_str(name, tab[i].name, "%s is named %s", tab[i].a,
-		    tab[i].name);
+		    tab[i].name != NULL ? tab[i].name : "(nothing)");
 	}
 	is_int(client_key((struct sockaddr *)&un, ka, name, sizeof(name)), -1,
 	    "another family: -1");
