@@ -1512,6 +1512,36 @@ done:
 	return rc;
 }
 
+/*
+ * Prestart MIN [MAX]: a pool of MIN prestarted containers, or one that
+ * sizes itself between MIN and MAX from the route's recent arrivals.
+ */
+static int
+dir_prestart(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	struct conf_route *r = &p->conf->routes[p->sec_at];
+	int64_t v[2];
+
+	(void)d;
+	for (int i = 0; i < argc; i++)
+		if (count_parse(argv[i], &v[i]) != 0 || v[i] < 0 || v[i] > 64) {
+			perr(p, "Prestart: \"%s\" is not a number from 0 to 64",
+			    argv[i]);
+			return -1;
+		}
+	if (argc == 1)
+		v[1] = v[0];
+	if (v[1] < v[0]) {
+		perr(p, "Prestart: MAX %s is below MIN %s (Prestart MIN [MAX])",
+		    argv[1], argv[0]);
+		return -1;
+	}
+	r->prestart = (int)v[0];
+	r->prestart_max = (int)v[1];
+	return 0;
+}
+
 /* Runtime NAME: the engine's name for an OCI runtime (runc, crun, runsc). */
 static int
 dir_runtime(struct parser *p, const struct directive *d, int argc,
@@ -1787,6 +1817,8 @@ static const struct directive directives[] = {
 	DIR("Include", W_TOP, 1, 1, 1, dir_include),
 	NUMDIR("MaxContainers", W_TOP, N_COUNT, B_CONF, struct conf,
 	    max_containers, F_INT, 1, 100000, "1 to 100000"),
+	NUMDIR("MaxStarting", W_TOP, N_COUNT, B_CONF, struct conf,
+	    max_starting, F_INT, 1, 1000, "1 to 1000"),
 	NUMDIR("MaxConnections", W_TOP, N_COUNT, B_CONF, struct conf,
 	    max_connections, F_INT, 1, 1000000, "1 to 1000000"),
 	NUMDIR("MaxConnectionsPerClient", W_TOP, N_COUNT, B_CONF, struct conf,
@@ -1838,8 +1870,7 @@ static const struct directive directives[] = {
 	    max_body, F_INT64, 0, 1024 * GB, "0 to 1024g"),
 	NUMDIR("Cache", W_ROUTE, N_DURATION, B_ROUTE, struct conf_route,
 	    cache_ms, F_INT64, 0, 24 * T_HOUR, "0 to 24h"),
-	NUMDIR("Prestart", W_ROUTE, N_COUNT, B_ROUTE, struct conf_route,
-	    prestart, F_INT, 0, 64, "0 to 64"),
+	DIR("Prestart", W_ROUTE, 1, 2, 0, dir_prestart),
 	NUMDIR("PrestartMaxAge", W_ROUTE, N_DURATION, B_ROUTE, struct conf_route,
 	    prestart_max_age_ms, F_INT64, T_SEC, 24 * T_HOUR, "1s to 24h"),
 
@@ -2505,6 +2536,7 @@ conf_defaults(struct parser *p)
 		conf_oom(p);
 	c->access_format = CONF_LOG_COMBINED;
 	c->max_containers = 64;
+	c->max_starting = CONF_MAX_STARTING;
 	c->privsep = 1;
 	c->tls_tickets = 1;
 	c->tls_protocols = CONF_TLS_1_2 | CONF_TLS_1_3;

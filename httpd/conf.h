@@ -58,6 +58,12 @@ struct conf_run {
 };
 
 #define CONF_PREFIX_MAX	1025	/* a route prefix and its NUL */
+/*
+ * MaxStarting's default: containers in creation and start at once.  The
+ * engine's start rate on a 2-CPU machine is best at this parallelism and
+ * falls beyond it (bench/engine.sh, bench/README.md).
+ */
+#define CONF_MAX_STARTING	4
 
 struct conf_route {
 	char		*prefix;	/* "/vote": matches /vote and /vote/... */
@@ -65,7 +71,9 @@ struct conf_route {
 	int		 max_concurrent;	/* default 16 */
 	int64_t		 max_body;	/* bytes; -1: the global MaxBody */
 	int64_t		 cache_ms;	/* 0: no cache */
-	int		 prestart;	/* 0: cold path only */
+	int		 prestart;	/* Prestart MIN; 0: cold path only */
+	int		 prestart_max;	/* MAX (MIN when not given): the pool
+					   sizes itself in between */
 	int64_t		 prestart_max_age_ms;	/* idle longer: replaced */
 	const char	*file;
 	int		 line;
@@ -108,6 +116,7 @@ struct conf {
 	char		*docker_host;	/* NULL: $DOCKER_HOST, then the socket */
 	char		*redis;		/* "host:port" or "unix:/path", NULL */
 	int		 max_containers;	/* default 64 */
+	int		 max_starting;	/* being created and started at once */
 
 	/* Limits and timeouts (all have defaults; see conf.c). */
 	int		 max_connections;	/* 1024 */

@@ -90,6 +90,7 @@ enum dcgi_state {
 #define DCGI_POOL_BACKOFF_MS	30000	/* the longest wait after failures */
 #define DCGI_STATUS_MS		2000	/* pool counts to the log, at most */
 #define DCGI_POOL_START_MS	60000	/* not ready by then: given up */
+#define RATE_WINDOW		10	/* seconds of arrivals a pool follows */
 
 /* A prestarted container: created, attached, started, waiting on stdin. */
 enum pool_state {
@@ -108,6 +109,7 @@ struct pooled {
 	struct docker_call *call;
 	struct docker_attach *att;
 	int64_t		  t0, t_ready;	/* made, ready (microseconds) */
+	int		  starting;	/* counted in dc->starting */
 };
 
 /*
@@ -145,7 +147,8 @@ struct dcgi_route {
 
 	struct conf	  *conf;	/* the config the pool serves; NULL: none */
 	const struct conf_route *route;
-	int		   want;	/* Prestart N */
+	int		   want;	/* the pool's size now: Prestart MIN
+					   to MAX, from the arrivals */
 	char		  *key;		/* the route's container settings */
 	char		  *image_id;	/* what the image name led to */
 	json_t		  *argv;	/* the image's entrypoint and command */
@@ -156,6 +159,9 @@ struct dcgi_route {
 	int		   fails;	/* in a row: back off */
 	int64_t		   retry_at;	/* no new container before (us) */
 	struct loop_timer  timer;	/* checks and retries */
+	uint32_t	   arr_n[RATE_WINDOW];	/* requests in second arr_s */
+	int64_t		   arr_s[RATE_WINDOW];
+	double		   make_s;	/* seconds to make one ready, recently */
 	struct holder	   hold;	/* Network isolated */
 
 	/* The cold path through dcgi-init: what the image name led to. */
@@ -191,6 +197,7 @@ struct dcgi_job {
 	enum dcgi_state	  state;
 	int		  slot;		/* holds a MaxConcurrent slot */
 	int		  prestart;	/* 1: took a prestarted one, 2: none */
+	int		  starting;	/* counted in dc->starting */
 	int		  framed;	/* it runs dcgi-init: frames, END */
 	char		 *pre;		/* its environment, before the body */
 	size_t		  prelen, preoff;
@@ -240,6 +247,8 @@ struct dcgi {
 	struct removal	 *removals;
 	size_t		  running;	/* slots taken, all routes */
 	size_t		  pooled;	/* prestarted containers, all routes */
+	int		  starting;	/* being created and started: */
+	int		  max_starting;	/* MaxStarting */
 	char		 *init;		/* dcgi-init on this host, or NULL */
 	struct loop_timer status;	/* pool counts to the log */
 	char		  status_said[512];
@@ -274,6 +283,8 @@ static void	job_handoff(struct dcgi_job *);
 static int	holder_want(struct dcgi_route *, const struct conf_run *);
 static void	holder_tick(struct loop_timer *);
 static void	cold_unwait(struct dcgi_job *);
+static int	start_done(struct dcgi *, int *);
+static void	slots_changed(struct dcgi *);
 static int	is_isolated(const struct conf_run *);
 static void	holder_netmode(const struct dcgi_route *, char *, size_t);
 static void	holder_off(struct dcgi_route *, const char *);
@@ -655,10 +666,10 @@ job_timeout(struct loop_timer *t)
 	}
 	if (j->state == DCGI_QUEUED) {
 		log_msg(LOG_LV_WARN, j->reqid, "%s: no container slot "
-		    "within %dms (MaxConcurrent %d, MaxContainers %d)%s",
-		    j->name, DCGI_QUEUE_WAIT_MS, j->route ?
+		    "within %dms (MaxConcurrent %d, MaxContainers %d, "
+		    "MaxStarting %d)%s", j->name, DCGI_QUEUE_WAIT_MS, j->route ?
 		    j->route->max_concurrent : 0, j->conf->max_containers,
-		    j->route ? ": 503" : "");
+		    j->conf->max_starting, j->route ? ": 503" : "");
 		job_fail(j, 503, "Retry-After: 1\r\n");
 		return;
 	}
@@ -997,6 +1008,9 @@ job_started(void *arg, int status, json_t *body, const char *err)
 	const char *msg = json_string_value(json_object_get(body, "message"));
 
 	j->call = NULL;
+	/* Its place goes to the next in line (that never names j). */
+	if (start_done(j->dc, &j->starting))
+		slots_changed(j->dc);
 	if (status != 204 && status != 304) {
 		log_msg(LOG_LV_ERROR, j->reqid, "%s: cannot start "
 		    "container %.12s: %s", j->name, j->cid,
@@ -1307,6 +1321,99 @@ route_warn(struct dcgi_route *rs, const char *fmt, ...)
 	log_warn("<Route %s>: %s", rs->prefix, msg);
 }
 
+/* ----- MaxStarting: what the engine starts at once ----- */
+
+/*
+ * The engine starts containers fastest a few at a time and more slowly
+ * beyond that (bench/engine.sh): every create-to-start, of a request's
+ * container or a pool's, takes one of MaxStarting places.  A request that
+ * finds no ready prestarted container and no place waits in line (at most
+ * DCGI_QUEUE_WAIT_MS, then 503 with Retry-After), and pools fill only
+ * with places no request waits for.  Network holders are not counted.
+ */
+static void
+start_take(struct dcgi *dc, int *counted)
+{
+	if (!*counted) {
+		*counted = 1;
+		dc->starting++;
+	}
+}
+
+/* A start is over (made, failed or abandoned); 1 when it was counted. */
+static int
+start_done(struct dcgi *dc, int *counted)
+{
+	if (!*counted)
+		return 0;
+	*counted = 0;
+	dc->starting--;
+	return 1;
+}
+
+static int
+start_room(const struct dcgi *dc)
+{
+	/* A server process asks the engine, which counts. */
+	return dc->docker == NULL || dc->starting < dc->max_starting;
+}
+
+/* ----- Prestart MIN MAX: the pool's size ----- */
+
+/* A request for the route: counted per second over RATE_WINDOW. */
+static void
+route_arrival(struct dcgi_route *rs)
+{
+	int64_t sec = now_us() / 1000000;
+	int i = (int)(sec % RATE_WINDOW);
+
+	if (rs->arr_s[i] != sec) {
+		rs->arr_s[i] = sec;
+		rs->arr_n[i] = 0;
+	}
+	rs->arr_n[i]++;
+}
+
+/* Requests per second over the last RATE_WINDOW seconds. */
+static double
+route_rate(const struct dcgi_route *rs)
+{
+	int64_t sec = now_us() / 1000000;
+	uint32_t n = 0;
+
+	for (int i = 0; i < RATE_WINDOW; i++)
+		if (sec - rs->arr_s[i] < RATE_WINDOW)
+			n += rs->arr_n[i];
+	return (double)n / RATE_WINDOW;
+}
+
+/*
+ * How many prestarted containers the route keeps now.  Prestart N: N.
+ * Prestart MIN MAX: by Little's law the arrivals of one make time are
+ * in the making at once (rate x seconds to make one ready, as measured),
+ * and one more waits ready for the next; at least MIN, at most MAX.  A
+ * route with less than a request a minute keeps MIN.
+ */
+static int
+pool_size(const struct dcgi_route *rs)
+{
+	const struct conf_route *r = rs->route;
+	double rate, need;
+	int n;
+
+	if (r == NULL)
+		return 0;
+	if (r->prestart_max <= r->prestart)
+		return r->prestart;
+	rate = route_rate(rs);
+	if (rate * 60 < 1)
+		return r->prestart;
+	need = rate * (rs->make_s > 0 ? rs->make_s : 0.5);
+	n = (int)need + (need > (int)need) + 1;
+	return n < r->prestart ? r->prestart : n > r->prestart_max ?
+	    r->prestart_max : n;
+}
+
 static void
 pooled_free(struct pooled *p, int remove)
 {
@@ -1323,6 +1430,7 @@ pooled_free(struct pooled *p, int remove)
 		rs->ptail = p->prev;
 	rs->npooled--;
 	dc->pooled--;
+	(void)start_done(dc, &p->starting);
 	if (p->state == POOL_READY)
 		rs->nready--;
 	if (p->state == POOL_CREATE && p->call != NULL)
@@ -1384,6 +1492,7 @@ pool_started(void *arg, int status, json_t *body, const char *err)
 	char why[300];
 
 	p->call = NULL;
+	(void)start_done(rs->dc, &p->starting);
 	if (status != 204 && status != 304) {
 		snprintf(why, sizeof(why), "start: %s", msg ? msg : err ? err :
 		    "engine error");
@@ -1392,6 +1501,10 @@ pool_started(void *arg, int status, json_t *body, const char *err)
 	}
 	p->state = POOL_READY;
 	p->t_ready = now_us();
+	/* What a container takes to make here, recently (for pool_size()). */
+	rs->make_s = rs->make_s > 0 ? 0.75 * rs->make_s + 0.25 *
+	    (double)(p->t_ready - p->t0) / 1e6 : (double)(p->t_ready - p->t0) /
+	    1e6;
 	rs->nready++;
 	rs->fails = 0;
 	rs->warned[0] = '\0';
@@ -1531,6 +1644,7 @@ pool_create(struct dcgi_route *rs)
 	rs->ptail = p;
 	rs->npooled++;
 	dc->pooled++;
+	start_take(dc, &p->starting);
 	container_name(dc, p->cname, sizeof(p->cname));
 	snprintf(bind, sizeof(bind), "/containers/create?name=%s", p->cname);
 	p->call = docker_call(dc->docker, "POST", bind, spec, pool_created, p);
@@ -1657,6 +1771,7 @@ pool_fill(struct dcgi_route *rs)
 	if (holder_want(rs, &rs->route->run) != 0)
 		return;		/* holder_started() fills it */
 	while (rs->npooled < rs->want && !queue_needs_capacity(dc) &&
+	    start_room(dc) &&
 	    dc->running + dc->pooled < (size_t)rs->conf->max_containers)
 		if (pool_create(rs) == -1)
 			break;
@@ -1672,10 +1787,14 @@ pool_fill(struct dcgi_route *rs)
 static void
 pools_fill(struct dcgi *dc)
 {
-	for (struct dcgi_route *rs = dc->routes; rs != NULL; rs = rs->next)
+	for (struct dcgi_route *rs = dc->routes; rs != NULL; rs = rs->next) {
+		if (rs->conf == NULL)
+			continue;
+		rs->want = pool_size(rs);
 		if (rs->want > 0 && rs->npooled < rs->want &&
 		    (rs->running == 0 || 2 * rs->nready < rs->want))
 			pool_fill(rs);
+	}
 }
 
 /* Every DCGI_POOL_CHECK_MS: replace the old, look at the image again. */
@@ -1701,6 +1820,15 @@ pool_tick(struct loop_timer *t)
 		log_info("<Route %s>: %d prestarted container%s idle for "
 		    "PrestartMaxAge: replaced", rs->prefix, old, old == 1 ?
 		    "" : "s");
+	/* Prestart MIN MAX: fewer wanted now, the extra idle ones go. */
+	rs->want = pool_size(rs);
+	for (p = rs->phead; p != NULL && rs->npooled > rs->want; p = next) {
+		next = p->next;
+		if (p->state == POOL_READY) {
+			pooled_free(p, 1);
+			old++;
+		}
+	}
 	/* The engine never finished making one (an attach unanswered). */
 	for (p = rs->phead; p != NULL; p = next) {
 		next = p->next;
@@ -2143,6 +2271,7 @@ dcgi_configure(struct dcgi *dc, struct conf *conf)
 
 	if (dc->docker == NULL)
 		return;		/* a server process: the engine has the pools */
+	dc->max_starting = conf->max_starting;
 	/*
 	 * Pools of routes that went or stopped prestarting go, and holders
 	 * of routes no longer isolated.
@@ -2153,7 +2282,7 @@ dcgi_configure(struct dcgi *dc, struct conf *conf)
 		for (size_t i = 0; i < conf->nroutes; i++)
 			if (strcmp(conf->routes[i].prefix, rs->prefix) == 0)
 				r = &conf->routes[i];
-		if (rs->conf != NULL && (r == NULL || r->prestart == 0))
+		if (rs->conf != NULL && (r == NULL || r->prestart_max == 0))
 			route_pool_off(rs, r == NULL ? "the route is gone" :
 			    "Prestart is off");
 		if (r == NULL || !is_isolated(&r->run))
@@ -2164,7 +2293,7 @@ dcgi_configure(struct dcgi *dc, struct conf *conf)
 		const struct conf_route *r = &conf->routes[i];
 		char *key;
 
-		if (r->prestart == 0)
+		if (r->prestart_max == 0)
 			continue;
 		any = 1;
 		if (dc->init == NULL) {
@@ -2188,7 +2317,7 @@ dcgi_configure(struct dcgi *dc, struct conf *conf)
 			conf_unref(rs->conf);
 		rs->conf = conf_ref(conf);
 		rs->route = r;
-		rs->want = r->prestart;
+		rs->want = pool_size(rs);
 		/* Fewer wanted: the extra go, ready ones first. */
 		for (int ready = 1; ready >= 0; ready--)
 			for (struct pooled *p = rs->ptail, *prev; p != NULL &&
@@ -2230,6 +2359,8 @@ job_slot_free(const struct dcgi_job *j)
 		return 0;
 	if (pool_ready(j) != NULL)
 		return 1;
+	if (!start_room(dc))
+		return 0;
 	if (dc->running + dc->pooled < (size_t)j->conf->max_containers)
 		return 1;
 	return dc->running < (size_t)j->conf->max_containers &&
@@ -2534,7 +2665,7 @@ job_run(struct dcgi_job *j)
 		job_remote(j);
 		return;
 	}
-	if (j->route != NULL && j->route->prestart > 0) {
+	if (j->route != NULL && j->route->prestart_max > 0) {
 		struct pooled *p = pool_ready(j);
 
 		if (p != NULL) {
@@ -2728,6 +2859,8 @@ job_create(struct dcgi_job *j, char **env)
 	json_decref(spec);
 	if (j->call == NULL)
 		job_fail(j, 500, NULL);
+	else
+		start_take(j->dc, &j->starting);
 }
 
 static void
@@ -2977,6 +3110,7 @@ job_end(struct dcgi_job *j)
 		job_tell(j, &res);
 	}
 	loop_timer_del(dc->loop, &j->timer);
+	(void)start_done(dc, &j->starting);
 	if (j->queued)
 		queue_remove(dc, j);
 	holder_unwait(j);
@@ -3112,6 +3246,7 @@ dcgi_start(struct dcgi *dc, struct dcgi_request *rq, struct sink *sink)
 	j->inlen = rq->bodylen;
 	snprintf(j->name, sizeof(j->name), "route %s", rq->route->prefix);
 	snprintf(j->reqid, sizeof(j->reqid), "%s", rq->reqid);
+	route_arrival(j->rs);
 	job_begin(dc, j, sink);
 	return &j->src;
 }
@@ -3156,7 +3291,8 @@ dcgi_grace_over(struct dcgi *dc)
 int
 dcgi_can_run(const struct dcgi *dc, const struct conf *conf)
 {
-	if (dc->stopping || dc->running >= (size_t)conf->max_containers)
+	if (dc->stopping || dc->running >= (size_t)conf->max_containers ||
+	    !start_room(dc))
 		return 0;
 	if (dc->running + dc->pooled < (size_t)conf->max_containers)
 		return 1;

@@ -452,6 +452,8 @@ test_errors(void)
 		  "the socket path must be absolute" },
 		{ L "Redis a b\n", "httpd.conf:2: ",
 		  "Redis takes 1 argument, got 2" },
+		{ L "MaxStarting 0\n", "httpd.conf:2: ",
+		  "MaxStarting: 0 is out of range (1 to 1000)" },
 		{ L "MaxContainers 0\n", "httpd.conf:2: ",
 		  "MaxContainers: 0 is out of range (1 to 100000)" },
 		{ L "MaxContainers 100001\n", "httpd.conf:2: ",
@@ -610,9 +612,19 @@ test_errors(void)
 		{ R("Cache 25h\n"), "httpd.conf:4: ",
 		  "Cache: 25h is out of range (0 to 24h)" },
 		{ R("Prestart 65\n"), "httpd.conf:4: ",
-		  "Prestart: 65 is out of range (0 to 64)" },
+		  "Prestart: \"65\" is not a number from 0 to 64" },
 		{ R("Prestart -1\n"), "httpd.conf:4: ",
-		  "Prestart: \"-1\" is not a number" },
+		  "Prestart: \"-1\" is not a number from 0 to 64" },
+		{ R("Prestart 4 2\n"), "httpd.conf:4: ",
+		  "Prestart: MAX 2 is below MIN 4" },
+		{ R("Prestart 1 x\n"), "httpd.conf:4: ",
+		  "Prestart: \"x\" is not a number" },
+		{ R("Prestart 1 2 3\n"), "httpd.conf:4: ",
+		  "Prestart takes 1 or 2 arguments, got 3" },
+		{ R("Runtime \"a b\"\n"), "httpd.conf:4: ",
+		  "Runtime: bad runtime name \"a b\"" },
+		{ R("Network isolated\nRuntime -x\n"), "httpd.conf:5: ",
+		  "Runtime: bad runtime name" },
 		{ Q("Concurrency 0\n"), "httpd.conf:5: ",
 		  "Concurrency: 0 is out of range (1 to 256)" },
 		{ Q("Concurrency 257\n"), "httpd.conf:5: ", "out of range" },
@@ -790,6 +802,9 @@ test_full(void)
 	    "    image registry.local:5000/dcgi/static:1.2"
 	    "@sha256:0123456789abcdef0123456789abcdef"
 	    "0123456789abcdef0123456789abcdef\n"
+	    "    Network Isolated\n"
+	    "    Runtime crun\n"
+	    "    Prestart 1 8\n"
 	    "</ROUTE>\n"
 	    "\n"
 	    "<Queue votes>                 # a Redis list\n"
@@ -883,9 +898,15 @@ test_full(void)
 	}
 	is_int(r->max_body, 65536, "route MaxBody");
 	is_int(r->prestart, 2, "Prestart");
+	is_int(r->prestart_max, 2, "Prestart N: MAX is N");
 
 	r = &c->routes[1];
 	is_str(r->prefix, "/", "lower-case <route />");
+	is_str(r->run.network, "isolated", "Network Isolated");
+	is_str(r->run.runtime, "crun", "Runtime crun");
+	is_int(r->prestart, 1, "Prestart 1 8: MIN");
+	is_int(r->prestart_max, 8, "Prestart 1 8: MAX");
+	is_str(c->routes[0].run.runtime, NULL, "Runtime default: the engine's");
 	is_str(r->run.image, "registry.local:5000/dcgi/static:1.2@sha256:"
 	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 	    "Image with registry, tag and digest");
@@ -893,7 +914,7 @@ test_full(void)
 	is_int(c->nqueues, 1, "1 queue");
 	q = &c->queues[0];
 	is_str(q->name, "votes", "queue name");
-	is_int(q->line, 51, "queue line");
+	is_int(q->line, 54, "queue line");
 	is_str(q->run.image, "dcgi/record-vote-task", "queue Image");
 	is_str(q->run.network, "host", "queue Network");
 	is_int(q->concurrency, 4, "Concurrency");
@@ -952,6 +973,8 @@ test_defaults(void)
 	is_int(c->routes[0].max_body, -1, "route MaxBody default");
 	is_int(c->routes[0].cache_ms, 0, "Cache default");
 	is_int(c->routes[0].prestart, 0, "Prestart default");
+	is_int(c->routes[0].prestart_max, 0, "Prestart MAX default");
+	is_int(c->max_starting, CONF_MAX_STARTING, "MaxStarting default");
 	is_int(c->queues[0].concurrency, 1, "Concurrency default");
 	is_int(c->queues[0].retries, 3, "Retries default");
 	for (i = 0; i < 2; i++) {
