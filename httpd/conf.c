@@ -1542,6 +1542,51 @@ dir_prestart(struct parser *p, const struct directive *d, int argc,
 	return 0;
 }
 
+/*
+ * Preload python [MODULE...]: a Python function's interpreter starts, and
+ * imports the modules, before its request (dcgi-init --preload).
+ */
+static int
+dir_preload(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	struct conf_route *r = &p->conf->routes[p->sec_at];
+	char **mods;
+
+	(void)d;
+	if (strcmp(argv[0], "python") != 0) {
+		perr(p, "Preload: \"%s\" is not a language it knows (python)",
+		    argv[0]);
+		return -1;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *m = argv[i];
+		size_t len = strlen(m);
+
+		if (len == 0 || len > 200 || m[0] == '.' || m[len - 1] == '.' ||
+		    is_digit((unsigned char)m[0]) || strstr(m, "..") != NULL ||
+		    strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789_.") != len) {
+			perr(p, "Preload: \"%s\" is not a Python module name", m);
+			return -1;
+		}
+	}
+	if ((mods = calloc((size_t)argc, sizeof(*mods))) == NULL) {
+		conf_oom(p);
+		return -1;
+	}
+	for (int i = 1; i < argc; i++)
+		if ((mods[i - 1] = strdup(argv[i])) == NULL) {
+			strv_free(mods);
+			conf_oom(p);
+			return -1;
+		}
+	strv_free(r->preload_modules);
+	r->preload_modules = mods;
+	r->preload = 1;
+	return 0;
+}
+
 /* Runtime NAME: the engine's name for an OCI runtime (runc, crun, runsc). */
 static int
 dir_runtime(struct parser *p, const struct directive *d, int argc,
@@ -1871,6 +1916,7 @@ static const struct directive directives[] = {
 	NUMDIR("Cache", W_ROUTE, N_DURATION, B_ROUTE, struct conf_route,
 	    cache_ms, F_INT64, 0, 24 * T_HOUR, "0 to 24h"),
 	DIR("Prestart", W_ROUTE, 1, 2, 0, dir_prestart),
+	DIR("Preload", W_ROUTE, 1, 64, 0, dir_preload),
 	NUMDIR("PrestartMaxAge", W_ROUTE, N_DURATION, B_ROUTE, struct conf_route,
 	    prestart_max_age_ms, F_INT64, T_SEC, 24 * T_HOUR, "1s to 24h"),
 
@@ -2509,6 +2555,7 @@ conf_free(struct conf *c)
 	free(c->redis);
 	for (i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].prefix);
+		strv_free(c->routes[i].preload_modules);
 		conf_run_free(&c->routes[i].run);
 	}
 	free(c->routes);

@@ -75,6 +75,8 @@ struct conf_route {
 	int		 prestart_max;	/* MAX (MIN when not given): the pool
 					   sizes itself in between */
 	int64_t		 prestart_max_age_ms;	/* idle longer: replaced */
+	int		 preload;	/* Preload python: the interpreter ahead */
+	char		**preload_modules;	/* NULL-terminated; may be empty */
 	const char	*file;
 	int		 line;
 };

@@ -86,6 +86,7 @@ enum dcgi_state {
 };
 
 #define DCGI_INIT_PATH		"/.dcgi/init"	/* dcgi-init, in a container */
+#define DCGI_PRELOAD_PATH	"/.dcgi/preload.py"	/* and dcgi-preload */
 #define DCGI_POOL_CHECK_MS	5000	/* image and age checks of a pool */
 #define DCGI_POOL_BACKOFF_MS	30000	/* the longest wait after failures */
 #define DCGI_STATUS_MS		2000	/* pool counts to the log, at most */
@@ -250,6 +251,7 @@ struct dcgi {
 	int		  starting;	/* being created and started: */
 	int		  max_starting;	/* MaxStarting */
 	char		 *init;		/* dcgi-init on this host, or NULL */
+	char		 *preload;	/* dcgi-preload.py on this host, or NULL */
 	struct loop_timer status;	/* pool counts to the log */
 	char		  status_said[512];
 	int		  stopping;
@@ -391,15 +393,16 @@ sweep_listed(void *arg, int status, json_t *body, const char *err)
 /* ----- the dcgi ----- */
 
 /*
- * dcgi-init next to this dcgid (a build tree), else where make install
- * put it (PREFIX/libexec/dcgi beside PREFIX/sbin, or the configured
- * LIBEXECDIR); NULL when it is nowhere (then Prestart has no effect).
+ * A helper of dcgid's (dcgi-init, dcgi-preload.py) next to this dcgid or
+ * under init/ there (a build tree), else where make install put it
+ * (PREFIX/libexec/dcgi beside PREFIX/sbin, or the configured LIBEXECDIR);
+ * NULL when it is nowhere (then Prestart and Preload have no effect).
  */
 static char *
-find_init(void)
+find_helper(const char *name, int mode)
 {
-	static const char *rel[] = { "dcgi-init", "../libexec/dcgi/dcgi-init" };
-	char exe[4096], path[4200], real[PATH_MAX], *slash;
+	static const char *rel[] = { "", "init/", "../libexec/dcgi/" };
+	char exe[4096], path[4300], real[PATH_MAX], *slash;
 	ssize_t n;
 
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -408,15 +411,17 @@ find_init(void)
 		if ((slash = strrchr(exe, '/')) != NULL) {
 			*slash = '\0';
 			for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-				snprintf(path, sizeof(path), "%s/%s", exe, rel[i]);
-				if (access(path, X_OK) == 0 &&
+				snprintf(path, sizeof(path), "%s/%s%s", exe, rel[i],
+				    name);
+				if (access(path, mode) == 0 &&
 				    realpath(path, real) != NULL)
 					return strdup(real);
 			}
 		}
 	}
-	if (access(DCGI_LIBEXECDIR "/dcgi-init", X_OK) == 0)
-		return strdup(DCGI_LIBEXECDIR "/dcgi-init");
+	snprintf(path, sizeof(path), "%s/%s", DCGI_LIBEXECDIR, name);
+	if (access(path, mode) == 0)
+		return strdup(path);
 	return NULL;
 }
 
@@ -432,13 +437,15 @@ dcgi_new(struct loop *loop, const struct conf *conf, char *err, size_t errlen)
 	}
 	dc->loop = loop;
 	dc->status.fn = dcgi_status_tick;
-	dc->init = find_init();
+	dc->init = find_helper("dcgi-init", X_OK);
+	dc->preload = find_helper("dcgi-preload.py", R_OK);
 	(void)proc_starttime((long)getpid(), &start);
 	snprintf(dc->instance, sizeof(dc->instance), "%ld:%llu", (long)getpid(),
 	    start);
 	if ((dc->docker = docker_new(loop, conf->docker_host, err, errlen)) ==
 	    NULL) {
 		free(dc->init);
+		free(dc->preload);
 		free(dc);
 		return NULL;
 	}
@@ -479,6 +486,7 @@ dcgi_free(struct dcgi *dc)
 		route_state_free(rs);
 	}
 	free(dc->init);
+	free(dc->preload);
 	free(dc);
 }
 
@@ -1588,6 +1596,63 @@ spec_init(struct dcgi *dc, json_t *spec, const char *image_id, json_t *argv)
 	}
 	snprintf(bind, sizeof(bind), "%s:%s:ro", dc->init, DCGI_INIT_PATH);
 	json_array_append_new(binds, json_string(bind));
+	if (dc->preload != NULL && strcmp(json_string_value(json_array_get(argv,
+	    0)) ? json_string_value(json_array_get(argv, 0)) : "",
+	    "--preload") == 0) {
+		snprintf(bind, sizeof(bind), "%s:%s:ro", dc->preload,
+		    DCGI_PRELOAD_PATH);
+		json_array_append_new(binds, json_string(bind));
+	}
+}
+
+/*
+ * dcgi-init's arguments for a route, from the image's (or Command's)
+ * `argv`: as they are, or with Preload python
+ *
+ *	--preload PYTHON /.dcgi/preload.py --import M,... -- SCRIPT ARG...
+ *
+ * when argv is an interpreter (python, python3, python3.11) and a script
+ * with no options before it.  A new reference.
+ */
+static json_t *
+init_argv(struct dcgi_route *rs, const struct conf_route *r, json_t *argv)
+{
+	const char *a0 = json_string_value(json_array_get(argv, 0));
+	const char *a1 = json_string_value(json_array_get(argv, 1));
+	const char *base;
+	char mods[4096] = "";
+	size_t n = 0, i;
+	json_t *out, *v;
+
+	if (r == NULL || !r->preload)
+		return json_incref(argv);
+	base = a0 != NULL && strrchr(a0, '/') != NULL ? strrchr(a0, '/') + 1 : a0;
+	if (rs->dc->preload == NULL || base == NULL || a1 == NULL ||
+	    strncmp(base, "python", 6) != 0 || a1[0] == '-') {
+		route_warn(rs, "Preload python: %s; its containers start the "
+		    "function with its request as without Preload",
+		    rs->dc->preload == NULL ? "dcgi-preload.py is not next to "
+		    "dcgid nor in " DCGI_LIBEXECDIR : "the command is not "
+		    "\"python... SCRIPT ...\"");
+		return json_incref(argv);
+	}
+	for (char **m = r->preload_modules; m != NULL && *m != NULL; m++)
+		n += (size_t)snprintf(mods + n, n < sizeof(mods) ?
+		    sizeof(mods) - n : 0, "%s%s", n ? "," : "", *m);
+	if (n >= sizeof(mods) || (out = json_array()) == NULL)
+		return json_incref(argv);
+	json_array_append_new(out, json_string("--preload"));
+	json_array_append_new(out, json_string(a0));
+	json_array_append_new(out, json_string(DCGI_PRELOAD_PATH));
+	if (n > 0) {
+		json_array_append_new(out, json_string("--import"));
+		json_array_append_new(out, json_string(mods));
+	}
+	json_array_append_new(out, json_string("--"));
+	json_array_foreach(argv, i, v)
+		if (i > 0)
+			json_array_append(out, v);
+	return out;
 }
 
 /* GET /images/NAME/json, the name escaped. */
@@ -1736,6 +1801,9 @@ pool_inspected(void *arg, int status, json_t *body, const char *err)
 		json_decref(argv);
 		return;
 	}
+	v = init_argv(rs, rs->route, argv);
+	json_decref(argv);
+	argv = v;
 	free(rs->image_id);
 	rs->image_id = nid;
 	json_decref(rs->argv);
@@ -2216,11 +2284,17 @@ static char *
 route_key(struct dcgi *dc, const struct conf_route *r)
 {
 	json_t *spec = run_spec(dc, &r->run, NULL, "dcgi.route", r->prefix,
-	    "-");
+	    "-"), *mods;
 	char *key;
 
 	if (spec == NULL)
 		return NULL;
+	/* Preload changes what its containers run, as Command does. */
+	if (r->preload && (mods = json_array()) != NULL) {
+		for (char **m = r->preload_modules; m != NULL && *m != NULL; m++)
+			json_array_append_new(mods, json_string(*m));
+		json_object_set_new(spec, "dcgi.preload", mods);
+	}
 	key = json_dumps(spec, JSON_SORT_KEYS | JSON_COMPACT);
 	json_decref(spec);
 	return key;
@@ -2774,7 +2848,8 @@ cold_look(struct dcgi_route *rs, const char *image)
  * answer young enough is there (wait for it: cold_inspected()).
  */
 static int
-cold_prep(struct dcgi_route *rs, const struct conf_run *run, json_t **argvp)
+cold_prep(struct dcgi_route *rs, const struct conf_route *r,
+    const struct conf_run *run, json_t **argvp)
 {
 	int64_t age;
 	json_t *argv, *v;
@@ -2804,7 +2879,8 @@ cold_prep(struct dcgi_route *rs, const struct conf_run *run, json_t **argvp)
 		json_decref(argv);	/* the plain way says what is wrong */
 		return 0;
 	}
-	*argvp = argv;
+	*argvp = init_argv(rs, r, argv);
+	json_decref(argv);
 	return 1;
 }
 
@@ -2828,7 +2904,7 @@ job_create(struct dcgi_job *j, char **env)
 		return;
 	}
 	if (j->route != NULL && j->rs != NULL &&
-	    cold_prep(j->rs, j->run, &argv) == -1) {
+	    cold_prep(j->rs, j->route, j->run, &argv) == -1) {
 		/* cold_inspected() comes back here. */
 		j->hnext = j->rs->cold_waiting;
 		j->rs->cold_waiting = j;

@@ -28,6 +28,11 @@
  * sends (docker stop) go on to the child.  A container whose stdin closes
  * before a request exits 0 with no output at all.
  *
+ * `/.dcgi/init --preload ARGV...` execs ARGV at once, before the request,
+ * and leaves stdin to it: an interpreter that imports ahead and reads the
+ * request itself (Preload in httpd.conf; httpd/init/dcgi-preload.py).
+ * Frames and END are as above.
+ *
  * `/.dcgi/init --hold` is a route's network holder (Network isolated in
  * httpd.conf): it reads its stdin to the end, runs nothing, and exits.
  *
@@ -190,7 +195,7 @@ relay(int *fd, int type, size_t budget)
  * becomes the function with its stdout and stderr on the pipes.
  */
 static void
-child_main(char *argv[], int out, int err, const sigset_t *mask)
+child_main(char *argv[], int out, int err, const sigset_t *mask, int preload)
 {
 	static const int dfl[] = { SIGCHLD, SIGPIPE, SIGTERM, SIGINT, SIGHUP,
 	    SIGQUIT, SIGUSR1, SIGUSR2 };
@@ -202,6 +207,8 @@ child_main(char *argv[], int out, int err, const sigset_t *mask)
 	for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
 		signal(dfl[i], SIG_DFL);
 	sigprocmask(SIG_SETMASK, mask, NULL);
+	if (preload)
+		goto exec;	/* it reads the request itself */
 	if (!readn((char *)len, sizeof(len))) {
 		tell(CHILD_NOREQUEST);	/* closed unused: it is removed */
 		_exit(0);
@@ -214,6 +221,7 @@ child_main(char *argv[], int out, int err, const sigset_t *mask)
 		die(125, "the request ended early", NULL);
 	if (envblock_parse(env, (size_t)n, put, NULL, &why) == -1)
 		die(125, why, NULL);
+exec:
 	if (dup2(out, 1) == -1 || dup2(err, 2) == -1)
 		die(125, "dup2", strerror(errno));
 	execvp(argv[0], argv);
@@ -232,7 +240,7 @@ child_main(char *argv[], int out, int err, const sigset_t *mask)
  * END: nothing was run).
  */
 static int
-run(char *argv[], int *quiet)
+run(char *argv[], int preload, int *quiet)
 {
 	static const int fwd[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
 	    SIGUSR2 };
@@ -264,7 +272,7 @@ run(char *argv[], int *quiet)
 		die(125, "fork", strerror(errno));
 	if (pid == 0) {
 		status_fd = st[1];
-		child_main(argv, out[1], err[1], &old);
+		child_main(argv, out[1], err[1], &old, preload);
 	}
 	child = pid;
 	close(out[1]);
@@ -352,5 +360,10 @@ main(int argc, char *argv[])
 				break;
 		return 0;
 	}
-	return run(argv + 1, &quiet);
+	if (strcmp(argv[1], "--preload") == 0) {
+		if (argc < 3)
+			die(125, "--preload: nothing to run", NULL);
+		return run(argv + 2, 1, &quiet);
+	}
+	return run(argv + 1, 0, &quiet);
 }

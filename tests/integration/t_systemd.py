@@ -67,6 +67,7 @@ want = ["usr/local/etc/dcgi/httpd.conf", "usr/local/etc/dcgi/mime.types",
         "usr/local/lib/systemd/system/dcgid.socket",
         "usr/local/lib/sysusers.d/dcgi.conf", "usr/local/sbin/dcgid",
         "usr/local/libexec/dcgi/dcgi-init",
+        "usr/local/libexec/dcgi/dcgi-preload.py",
         "usr/local/share/man/man5/httpd.conf.5", "usr/local/share/man/man8/dcgid.8"]
 site = sorted(os.path.relpath(os.path.join(d, f), os.path.join(REPO, "www"))
               for d, _, fs in os.walk(os.path.join(REPO, "www")) for f in fs)

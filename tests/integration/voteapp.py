@@ -85,7 +85,14 @@ class Postgres:
         return p.stdout.strip()
 
 
-def conf(redis, pg, concurrency=8, retries=4, cache="1s"):
+def conf(redis, pg, concurrency=8, retries=4, cache="1s", prestart=None, preload=True):
+    """The app's config; prestart (e.g. "2 8") adds Prestart to /vote and
+    /result/votes, preload=False leaves their Preload out, cache=None the
+    Cache of /result/votes (bench/vote.py)."""
+    pre = "    Prestart %s\n" % prestart if prestart else ""
+    vote_pl = "    Preload python redis\n" if preload else ""
+    result_pl = "    Preload python psycopg2 json\n" if preload else ""
+    cache_line = "    Cache %s\n" % cache if cache else ""
     env_pg = ("    Env PGHOST=127.0.0.1\n    Env PGPORT=%d\n    Env PGUSER=dcgi\n"
               "    Env PGDATABASE=votes\n" % pg.port)
     return ("Listen 127.0.0.1:{port}\nListen 127.0.0.1:{tls_port} tls\n"
@@ -95,13 +102,14 @@ def conf(redis, pg, concurrency=8, retries=4, cache="1s"):
             "Redis 127.0.0.1:%d\nMaxContainers 96\n"
             "<Route /vote>\n    Image dcgi/vote\n    Network host\n    Env OPTION_A=Cats\n"
             "    Env OPTION_B=Dogs\n    Env REDIS_HOST=127.0.0.1\n    Env REDIS_PORT=%d\n"
-            "    MaxConcurrent 16\n    Timeout 60s\n</Route>\n"
+            "    MaxConcurrent 16\n    Timeout 60s\n%s%s</Route>\n"
             "<Route /result/votes>\n    Image dcgi/result\n    Network host\n"
-            "    Env OPTION_A=Cats\n    Env OPTION_B=Dogs\n%s    Cache %s\n    Timeout 20s\n"
-            "    MaxConcurrent 64\n</Route>\n"
+            "    Env OPTION_A=Cats\n    Env OPTION_B=Dogs\n%s%s    Timeout 20s\n"
+            "    MaxConcurrent 64\n%s%s</Route>\n"
             "<Queue votes>\n    Image dcgi/record-vote-task\n    Network host\n%s"
             "    Concurrency %d\n    Retries %d\n    Timeout 30s\n</Queue>\n"
-            % (redis.port, redis.port, env_pg, cache, env_pg, concurrency, retries))
+            % (redis.port, redis.port, pre, vote_pl, env_pg, cache_line, pre, result_pl, env_pg,
+               concurrency, retries))
 
 
 def make_cert(tmp):

@@ -615,6 +615,17 @@ test_errors(void)
 		  "Prestart: \"65\" is not a number from 0 to 64" },
 		{ R("Prestart -1\n"), "httpd.conf:4: ",
 		  "Prestart: \"-1\" is not a number from 0 to 64" },
+		{ R("Preload perl\n"), "httpd.conf:4: ",
+		  "Preload: \"perl\" is not a language it knows (python)" },
+		{ R("Preload python 1x\n"), "httpd.conf:4: ",
+		  "Preload: \"1x\" is not a Python module name" },
+		{ R("Preload python a..b\n"), "httpd.conf:4: ",
+		  "is not a Python module name" },
+		{ R("Preload python os/path\n"), "httpd.conf:4: ",
+		  "is not a Python module name" },
+		{ R("Preload\n"), "httpd.conf:4: ", "Preload takes" },
+		{ Q("Preload python\n"), "httpd.conf:5: ",
+		  "Preload is not valid inside <Queue>" },
 		{ R("Prestart 4 2\n"), "httpd.conf:4: ",
 		  "Prestart: MAX 2 is below MIN 4" },
 		{ R("Prestart 1 x\n"), "httpd.conf:4: ",
@@ -805,6 +816,7 @@ test_full(void)
 	    "    Network Isolated\n"
 	    "    Runtime crun\n"
 	    "    Prestart 1 8\n"
+	    "    Preload python psycopg2 email.mime.text\n"
 	    "</ROUTE>\n"
 	    "\n"
 	    "<Queue votes>                 # a Redis list\n"
@@ -906,6 +918,13 @@ test_full(void)
 	is_str(r->run.runtime, "crun", "Runtime crun");
 	is_int(r->prestart, 1, "Prestart 1 8: MIN");
 	is_int(r->prestart_max, 8, "Prestart 1 8: MAX");
+	is_int(r->preload, 1, "Preload python");
+	ok(r->preload_modules != NULL && r->preload_modules[0] != NULL &&
+	    strcmp(r->preload_modules[0], "psycopg2") == 0 &&
+	    r->preload_modules[1] != NULL &&
+	    strcmp(r->preload_modules[1], "email.mime.text") == 0 &&
+	    r->preload_modules[2] == NULL, "Preload python psycopg2 email.mime.text");
+	is_int(c->routes[0].preload, 0, "Preload default: off");
 	is_str(c->routes[0].run.runtime, NULL, "Runtime default: the engine's");
 	is_str(r->run.image, "registry.local:5000/dcgi/static:1.2@sha256:"
 	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
@@ -914,7 +933,7 @@ test_full(void)
 	is_int(c->nqueues, 1, "1 queue");
 	q = &c->queues[0];
 	is_str(q->name, "votes", "queue name");
-	is_int(q->line, 54, "queue line");
+	is_int(q->line, 55, "queue line");
 	is_str(q->run.image, "dcgi/record-vote-task", "queue Image");
 	is_str(q->run.network, "host", "queue Network");
 	is_int(q->concurrency, 4, "Concurrency");
