@@ -15,7 +15,7 @@ from dcgitest import Server, Tap, read_to_close
 
 t = Tap()
 
-SLOW = "/bin/sh -c \"printf 'Content-Type: text/plain\\n\\n'; sleep 1; hostname\""
+SLOW = "/bin/sh -c \"printf 'Content-Type: text/plain\\n\\n'; sleep 3; hostname\""
 COOKIE = "/bin/sh -c \"printf 'Content-Type: text/plain\\nSet-Cookie: a=b\\n\\n'; hostname\""
 PRIVATE = "/bin/sh -c \"printf 'Content-Type: text/plain\\nCache-Control: private\\n\\n'; hostname\""
 # RFC 3875 §4.3.3: no body for HEAD.
@@ -23,7 +23,7 @@ HEADFIRST = ("/bin/sh -c \"printf 'Content-Type: text/plain\\n\\n'; "
              "[ $REQUEST_METHOD = HEAD ] || echo body of $(hostname)\"")
 LARGE = ("/bin/sh -c \"printf 'Content-Type: application/octet-stream\\n\\n'; "
          "head -c 600000 /dev/zero\"")
-SLOWCOOKIE = "/bin/sh -c \"printf 'Content-Type: text/plain\\nSet-Cookie: a=b\\n\\n'; sleep 1; hostname\""
+SLOWCOOKIE = "/bin/sh -c \"printf 'Content-Type: text/plain\\nSet-Cookie: a=b\\n\\n'; sleep 3; hostname\""
 s = Server("Listen 127.0.0.1:{port}\nDocumentRoot {root}\nMimeTypes {repo}/conf/mime.types\n"
            "AccessLog off\nErrorLog {tmp}/error.log\n"
            "<Route /cached>\n Image dcgi-test/busybox\n Command " + SLOW + "\n Cache 3s\n"

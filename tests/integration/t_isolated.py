@@ -170,8 +170,16 @@ t.ok(wait_until(lambda: "network holder %s exited; making a new one" % h[0][:12]
 t.ok(wait_until(lambda: len(holders("/iso")) == 1 and holders("/iso")[0] != h[0], 30 * SLOW, 0.2),
      "and a new holder is there")
 c = netns(srv.port, "/iso")
-t.ok(c[0] == 200 and c[1] is not None and c[1] != a[0][1] and c[2] == ["lo"],
-     "the route serves on, in the new holder's namespace")
+# The new holder's namespace, from its process (the old one's number may
+# have been given to it: a namespace's number is reused once it is gone).
+nh = holders("/iso")
+pid = docker("inspect", "-f", "{{.State.Pid}}", nh[0]).strip() if nh else ""
+try:
+    hns = os.readlink("/proc/%s/ns/net" % pid)
+except OSError:
+    hns = None
+t.ok(c[0] == 200 and c[1] is not None and c[1] == hns and c[2] == ["lo"],
+     "the route serves on, in the new holder's namespace (%r, holder's %s)" % (c, hns))
 
 # ----- Runtime ------------------------------------------------------------------------
 seen = {}
