@@ -1262,6 +1262,18 @@ fail:
 	return NULL;
 }
 
+/*
+ * The environment a container of route r is created with when its
+ * environment otherwise comes on stdin: with Preload, the route's Env, so
+ * that what the interpreter imports ahead can use it (open a database
+ * connection the Env names) before the request; else none.
+ */
+static char **
+preload_env(const struct conf_route *r)
+{
+	return r != NULL && r->preload ? r->run.env : NULL;
+}
+
 static json_t *
 job_spec(struct dcgi_job *j, char **env)
 {
@@ -1685,8 +1697,8 @@ pool_create(struct dcgi_route *rs)
 
 	if (rs->image_id == NULL || rs->argv == NULL)
 		return -1;
-	spec = run_spec(dc, &rs->route->run, NULL, "dcgi.route", rs->prefix,
-	    "prestarted");
+	spec = run_spec(dc, &rs->route->run, preload_env(rs->route),
+	    "dcgi.route", rs->prefix, "prestarted");
 	if (spec == NULL || (p = calloc(1, sizeof(*p))) == NULL) {
 		json_decref(spec);
 		return -1;
@@ -2283,8 +2295,8 @@ holder_netmode(const struct dcgi_route *rs, char *buf, size_t len)
 static char *
 route_key(struct dcgi *dc, const struct conf_route *r)
 {
-	json_t *spec = run_spec(dc, &r->run, NULL, "dcgi.route", r->prefix,
-	    "-"), *mods;
+	json_t *spec = run_spec(dc, &r->run, preload_env(r), "dcgi.route",
+	    r->prefix, "-"), *mods;
 	char *key;
 
 	if (spec == NULL)
@@ -2913,7 +2925,7 @@ job_create(struct dcgi_job *j, char **env)
 	}
 	if (argv != NULL && (j->pre = envblock_make(env, &j->prelen)) != NULL) {
 		/* Its environment goes to dcgi-init on stdin. */
-		if ((spec = job_spec(j, NULL)) != NULL)
+		if ((spec = job_spec(j, preload_env(j->route))) != NULL)
 			spec_init(j->dc, spec, j->rs->cold_id, argv);
 		j->framed = 1;
 	} else

@@ -12,8 +12,10 @@ NAME=value strings each ended by a NUL), sets it over the environment the
 engine gave, and runs SCRIPT as `python3 SCRIPT ARG...` would (as
 __main__, sys.argv and sys.path[0] as then), with the body still unread on
 stdin.  What the interpreter's start and the imports cost is off the
-request's time.  Modules imported ahead must not read the request's
-environment when they are imported.
+request's time.  When they are imported the environment is the image's
+and the route's Env (dcgid creates the container with it), not yet the
+request's: a module may use the Env to get ready (open the database
+connection it names), and must not look for the request's variables.
 
 Wrong input is exit 125 with a line on stderr, as in dcgi-init; stdin
 closed before a request is exit 0, nothing run.  Standard library only.
@@ -53,6 +55,9 @@ def main():
     if not args or args[0] != "--" or len(args) < 2:
         die("usage: preload.py [--import MODULE,...] -- SCRIPT ARG...")
     args = args[1:]
+    # The script's directory first, as python3 SCRIPT has it: its own
+    # modules can be preloaded too.
+    sys.path[0] = os.path.dirname(os.path.abspath(args[0]))
     for m in modules:
         try:
             __import__(m)
@@ -74,7 +79,6 @@ def main():
         os.environb[name] = value
     script = args[0]
     sys.argv = args
-    sys.path[0] = os.path.dirname(os.path.abspath(script))
     import runpy
     runpy.run_path(script, run_name="__main__")
 

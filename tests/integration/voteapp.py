@@ -91,7 +91,7 @@ def conf(redis, pg, concurrency=8, retries=4, cache="1s", prestart=None, preload
     Cache of /result/votes (bench/vote.py)."""
     pre = "    Prestart %s\n" % prestart if prestart else ""
     vote_pl = "    Preload python redis\n" if preload else ""
-    result_pl = "    Preload python psycopg2 json\n" if preload else ""
+    result_pl = "    Preload python psycopg2 json db\n" if preload else ""
     cache_line = "    Cache %s\n" % cache if cache else ""
     env_pg = ("    Env PGHOST=127.0.0.1\n    Env PGPORT=%d\n    Env PGUSER=dcgi\n"
               "    Env PGDATABASE=votes\n" % pg.port)
