@@ -45,7 +45,8 @@ waiting on stdin in dcgi-init (httpd/init/dcgi-init.c).  Per request,
 untimed: create with the spec dcgid's pool sends (Image by ID, Entrypoint
 ["/.dcgi/init"], Cmd ["/cgi/status"], no Env, the raw kind's HostConfig
 plus the bind INIT:/.dcgi/init:ro; label dcgi.bench=latency-warm), attach
-(101), start, then a pause (50 ms) so that dcgi-init waits in read().
+(101), start, then a pause (50 ms; --idle S to change it) so that dcgi-init
+waits in read().
 Timed: write the 4-byte big-endian length and the NUL-ended NAME=value
 strings (the raw kind's CGI-sized Env), shutdown(SHUT_WR), read the
 multiplexed stream until dcgi-init's END frame (the function has exited:
@@ -385,8 +386,8 @@ WARM_PAUSE = 0.05               # after start, before the clock: init waits
 
 
 class WarmTarget:
-    def __init__(self, sock, init):
-        self.sock, self.init = sock, init
+    def __init__(self, sock, init, idle=WARM_PAUSE):
+        self.sock, self.init, self.idle = sock, init, idle
         self.seq = 0
         self.lock = threading.Lock()
         # dcgid's pool creates from the image ID the name led to.
@@ -446,7 +447,7 @@ class WarmWorker:
             if st not in (204, 304):
                 raise RuntimeError("start: %d %r" % (st, body[:200]))
             t_st = time.perf_counter()
-            time.sleep(WARM_PAUSE)
+            time.sleep(self.t.idle)
             if att.buf:
                 raise RuntimeError("output before the request: %r" % att.buf[:120])
             # Timed: the request, as dcgid hands it to a prestarted one.
@@ -564,13 +565,14 @@ def main():
     ap.add_argument("-o")
     ap.add_argument("--label", default="")
     ap.add_argument("--gap", type=float, default=0.0)
+    ap.add_argument("--idle", type=float, default=WARM_PAUSE)
     a = ap.parse_args()
     if a.kind == "http":
         target = HttpTarget(int(a.where[0]), a.where[1])
     elif a.kind == "warm":
         if len(a.where) != 2:
             ap.error("warm SOCKET INIT: INIT, the path of dcgi-init on the host")
-        target = WarmTarget(a.where[0], a.where[1])
+        target = WarmTarget(a.where[0], a.where[1], a.idle)
     else:
         target = RawTarget(a.where[0])
 
