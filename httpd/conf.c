@@ -1559,9 +1559,16 @@ dir_preload(struct parser *p, const struct directive *d, int argc,
 		    argv[0]);
 		return -1;
 	}
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1, all = 0; i < argc; i++) {
 		const char *m = argv[i];
 		size_t len = strlen(m);
+
+		/* dcgid passes them as one argument (dcgi.c init_argv()) */
+		if ((all += (int)len + 1) > PRELOAD_NAMES_MAX) {
+			perr(p, "Preload: the module names come to more than "
+			    "%d characters", PRELOAD_NAMES_MAX);
+			return -1;
+		}
 
 		if (len == 0 || len > 200 || m[0] == '.' || m[len - 1] == '.' ||
 		    is_digit((unsigned char)m[0]) || strstr(m, "..") != NULL ||

@@ -65,6 +65,9 @@ struct conf_run {
  */
 #define CONF_MAX_STARTING	4
 
+/* Preload: the module names, joined, fit in this (dcgi.c init_argv()). */
+#define PRELOAD_NAMES_MAX	2048
+
 struct conf_route {
 	char		*prefix;	/* "/vote": matches /vote and /vote/... */
 	struct conf_run	 run;
@@ -76,7 +79,9 @@ struct conf_route {
 					   sizes itself in between */
 	int64_t		 prestart_max_age_ms;	/* idle longer: replaced */
 	int		 preload;	/* Preload python: the interpreter ahead */
-	char		**preload_modules;	/* NULL-terminated; may be empty */
+	char		**preload_modules;	/* NULL-terminated; may be empty;
+					   their lengths + 1 add up to at most
+					   PRELOAD_NAMES_MAX */
 	const char	*file;
 	int		 line;
 };

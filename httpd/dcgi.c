@@ -89,6 +89,8 @@ enum dcgi_state {
 #define DCGI_PRELOAD_PATH	"/.dcgi/preload.py"	/* and dcgi-preload */
 #define DCGI_POOL_CHECK_MS	5000	/* image and age checks of a pool */
 #define DCGI_POOL_BACKOFF_MS	30000	/* the longest wait after failures */
+#define DCGI_POOL_SETTLE_MS	2000	/* a ready one failing sooner: a
+					   failed start (pool_failed()) */
 #define DCGI_STATUS_MS		2000	/* pool counts to the log, at most */
 #define DCGI_POOL_START_MS	60000	/* not ready by then: given up */
 #define RATE_WINDOW		10	/* seconds of arrivals a pool follows */
@@ -155,6 +157,7 @@ struct dcgi_route {
 	json_t		  *argv;	/* the image's entrypoint and command */
 	struct docker_call *inspect;
 	char		   warned[256];	/* the last problem logged */
+	int		   preload_warned; /* init_argv() said Preload is off */
 	struct pooled	  *phead, *ptail;
 	int		   npooled, nready;
 	int		   fails;	/* in a row: back off */
@@ -1472,9 +1475,11 @@ slots_changed(struct dcgi *dc)
 }
 
 /*
- * A prestarted container failed.  One that was ready died (killed from
- * outside, the engine restarted): replaced at once.  One that could not
- * be made ready: wait, longer after each failure in a row, then again.
+ * A prestarted container failed.  One that was ready for a while died
+ * (killed from outside, the engine restarted): replaced at once.  One
+ * that could not be made ready, or failed within DCGI_POOL_SETTLE_MS of
+ * it: wait, longer after each failure in a row (until one is used or
+ * lasts), then again.
  */
 static void
 pool_failed(struct pooled *p, const char *why)
@@ -1482,9 +1487,16 @@ pool_failed(struct pooled *p, const char *why)
 	struct dcgi_route *rs = p->rs;
 	int64_t wait;
 
-	if (p->state == POOL_READY) {
+	/*
+	 * A ready one that fails soon after its start (its program exited,
+	 * or wrote, at once) fails as a start does: with a pause before the
+	 * next, not one container after another as fast as the engine goes.
+	 */
+	if (p->state == POOL_READY &&
+	    now_us() - p->t_ready >= DCGI_POOL_SETTLE_MS * 1000) {
 		log_warn("<Route %s>: prestarted container %.12s %s; "
 		    "replacing it", rs->prefix, p->cid, why);
+		rs->fails = 0;
 		pooled_free(p, 1);
 		pool_fill(rs);
 		slots_changed(rs->dc);
@@ -1526,7 +1538,6 @@ pool_started(void *arg, int status, json_t *body, const char *err)
 	    (double)(p->t_ready - p->t0) / 1e6 : (double)(p->t_ready - p->t0) /
 	    1e6;
 	rs->nready++;
-	rs->fails = 0;
 	rs->warned[0] = '\0';
 	slots_changed(rs->dc);
 }
@@ -1632,7 +1643,7 @@ init_argv(struct dcgi_route *rs, const struct conf_route *r, json_t *argv)
 	const char *a0 = json_string_value(json_array_get(argv, 0));
 	const char *a1 = json_string_value(json_array_get(argv, 1));
 	const char *base;
-	char mods[4096] = "";
+	char mods[PRELOAD_NAMES_MAX + 1] = "";
 	size_t n = 0, i;
 	json_t *out, *v;
 
@@ -1641,6 +1652,10 @@ init_argv(struct dcgi_route *rs, const struct conf_route *r, json_t *argv)
 	base = a0 != NULL && strrchr(a0, '/') != NULL ? strrchr(a0, '/') + 1 : a0;
 	if (rs->dc->preload == NULL || base == NULL || a1 == NULL ||
 	    strncmp(base, "python", 6) != 0 || a1[0] == '-') {
+		/* Once per configuration: the image is looked at every 5 s. */
+		if (rs->preload_warned)
+			return json_incref(argv);
+		rs->preload_warned = 1;
 		route_warn(rs, "Preload python: %s; its containers start the "
 		    "function with its request as without Preload",
 		    rs->dc->preload == NULL ? "dcgi-preload.py is not next to "
@@ -2365,6 +2380,7 @@ dcgi_configure(struct dcgi *dc, struct conf *conf)
 	for (rs = dc->routes; rs != NULL; rs = rs->next) {
 		const struct conf_route *r = NULL;
 
+		rs->preload_warned = 0;		/* said again for this one */
 		for (size_t i = 0; i < conf->nroutes; i++)
 			if (strcmp(conf->routes[i].prefix, rs->prefix) == 0)
 				r = &conf->routes[i];
@@ -2469,6 +2485,7 @@ job_take(struct dcgi_job *j, struct pooled *p, char **env)
 	p->att = NULL;
 	p->cid[0] = '\0';
 	docker_attach_rebind(j->att, job_attach_event, j);
+	p->rs->fails = 0;	/* one made it to a request */
 	pooled_free(p, 0);
 	j->prestart = 1;
 	j->framed = 1;

@@ -7,7 +7,7 @@ PGDATABASE, ...) already in its environment: a prestarted container
 connects while it waits and runs the query once, so that the request finds
 the connection made and the server's caches warm (what a new PostgreSQL
 backend costs, ~15 ms here, is off its time).  Imported at the request,
-without Preload, it connects then: the same as before.
+without Preload, it connects only when the request asks: as before.
 
 A connection made ahead may have been closed since (the server
 restarted): connection() gives it once, and the caller runs its query
@@ -48,9 +48,12 @@ def counts(conn):
         return dict(cur.fetchall())
 
 
-# Ahead only when the Env names a database: a failure here is no error, the
-# request connects again and says what went wrong.
-if os.environ.get("PGHOST") or os.environ.get("PGDATABASE"):
+# Ahead only while preloaded (dcgi-preload.py sets DCGI_PRELOAD) and when the
+# Env names a database; imported with the request it is the request's own
+# connect.  A failure here is no error: the request connects again and says
+# what went wrong.
+if os.environ.get("DCGI_PRELOAD") and (os.environ.get("PGHOST") or
+                                       os.environ.get("PGDATABASE")):
     try:
         _ahead = connect()
         counts(_ahead)

@@ -12,6 +12,10 @@ imports the modules, before its request.
   interpreter (dcgi-init's child is python3 /.dcgi/preload.py ...).
 - A command that is not "python... SCRIPT" is run as without Preload, and
   the log says why once.
+- A module that cannot be imported: the waiting container stays (what
+  the import wrote is held back until the request, then logged with it).
+- A container that fails right after it is ready is made again after a
+  growing pause, not in a tight loop.
 - The function's exit status and stderr come through as without it.
 - A module of the script's own directory can be preloaded; when it is
   imported the environment holds the route's Env, not yet the request's
@@ -27,6 +31,7 @@ import re
 import socket
 import subprocess
 import tempfile
+import time
 
 import voteapp
 from dcgitest import Server, Tap, idle_prestarted, time_limit, wait_until
@@ -64,7 +69,10 @@ if os.environ.get("QUERY_STRING") == "fail":
 with open(os.path.join(probe_dir, "early.py"), "w") as f:
     f.write('import os\nseen = {"greeting": os.environ.get("GREETING"), '
             '"method": os.environ.get("REQUEST_METHOD")}\n')
+with open(os.path.join(probe_dir, "quits.py"), "w") as f:
+    f.write("import os, time\ntime.sleep(0.5)\nos._exit(3)\n")
 os.chmod(os.path.join(probe_dir, "probe.py"), 0o644)
+os.chmod(os.path.join(probe_dir, "quits.py"), 0o644)
 os.chmod(os.path.join(probe_dir, "early.py"), 0o644)
 
 ROUTE = """<Route /%s>
@@ -79,9 +87,12 @@ CONF = ("Listen 127.0.0.1:{port}\nDocumentRoot {root}\nMimeTypes {repo}/conf/mim
         + ROUTE % ("pre", probe_dir, "    Preload python email.mime json early\n")
         + ROUTE % ("plain", probe_dir, "")
         + ROUTE % ("pool", probe_dir, "    Preload python email.mime early\n    Prestart 1\n")
+        + ROUTE % ("badmod", probe_dir, "    Preload python email.mime nosuchmod\n"
+                   "    Prestart 1\n")
+        + ROUTE % ("quits", probe_dir, "    Preload python quits\n    Prestart 1\n")
         + "<Route /shell>\n    Image dcgi/vote\n"
           "    Command /bin/sh -c \"printf 'Content-Type: text/plain\\\\r\\\\n\\\\r\\\\nshell'\"\n"
-          "    Preload python json\n</Route>\n")
+          "    Preload python json\n    Prestart 1\n</Route>\n")
 
 
 def request(port, method, target, body=b""):
@@ -173,6 +184,44 @@ t.ok(st == 200 and b'"preloaded": true' in body and "prestart;desc=hit" in head,
 t.ok(b'"early": {"greeting": "hello", "method": null}' in body,
      "whose preloaded module had the route's Env, before the request existed: %r" % body[-120:])
 
+# ----- an import that fails: held back until the request -----------------------------
+def pool_of(route):
+    p = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--filter",
+                        "label=dcgi.route=/" + route], capture_output=True, text=True)
+    return p.stdout.split()
+
+
+t.ok(wait_until(lambda: len(pool_of("badmod")) == 1, 60 * SLOW, 0.25),
+     "Preload of a module that is not there: the pool fills")
+first = pool_of("badmod")
+time.sleep(4 * SLOW)
+t.ok(pool_of("badmod") == first and "<Route /badmod>: prestarted container" not in log() and
+     "<Route /badmod>: cannot prestart" not in log(),
+     "and its container waits on: what the failed import wrote is held back, not taken for "
+     "output before the request")
+st, head, body = request(srv.port, "GET", "/badmod")
+t.ok(st == 200 and b'"preloaded": true' in body and "prestart;desc=hit" in head,
+     "a request to it is served, prestarted (%d)" % (st or 0))
+t.ok(wait_until(lambda: re.search(r"/badmod stderr: dcgi-preload: import nosuchmod: ", log()),
+                10 * SLOW),
+     "and the import's error reaches the log with that request")
+
+# ----- a prestarted container that fails at once: made again after a pause ----------
+# (/quits preloads a module that ends the interpreter half a second after
+# the container is ready.)  Without a pause between them the pool would
+# make one after another as fast as the engine goes (one a second here).
+since = time.time()
+time.sleep(8)
+ev = subprocess.run(["docker", "events", "--since", "%.3f" % since, "--until",
+                     "%.3f" % time.time(), "--filter", "event=create", "--filter",
+                     "label=dcgi.route=/quits", "--format", "{{.ID}}"],
+                    capture_output=True, text=True, timeout=60)
+made = len(ev.stdout.split())
+t.ok(made <= 4, "a pool whose containers fail as they start makes them again with a "
+     "growing pause: %d made in 8 s" % made)
+t.ok("<Route /quits>: cannot prestart a container" in log(),
+     "and the log says so")
+
 # ----- not a python command -----------------------------------------------------------
 st, head, body = request(srv.port, "GET", "/shell")
 t.is_((st, body), (200, b"5\r\nshell\r\n0\r\n\r\n"),
@@ -180,8 +229,9 @@ t.is_((st, body), (200, b"5\r\nshell\r\n0\r\n\r\n"),
 t.ok(len(re.findall(r"<Route /shell>: Preload python: the command is not", log())) == 1,
      "and the log says why, once")
 request(srv.port, "GET", "/shell")
+time.sleep(6 * SLOW)    # the pool's image is looked at again every 5 s
 t.ok(len(re.findall(r"<Route /shell>: Preload python: the command is not", log())) == 1,
-     "(not again for the next request)")
+     "(not again for the next request, nor at the pool's next look at the image)")
 t.is_(srv.stop(timeout=60 * SLOW), 0, "clean exit")
 
 # ----- the voting app's result: its PostgreSQL connection made ahead ----------------

@@ -234,6 +234,10 @@ test_units(void)
 /* Line 1 is Listen; with R() the body starts on line 4, RN() line 3. */
 #define L	"Listen 8080\n"
 #define R(b)	L "<Route /a>\nImage x\n" b "</Route>\n"
+/* A module name of 200 characters, the longest one. */
+#define M10	"abcdefghij"
+#define M200	M10 M10 M10 M10 M10 M10 M10 M10 M10 M10 \
+		M10 M10 M10 M10 M10 M10 M10 M10 M10 M10
 #define RN(b)	L "<Route /a>\n" b "</Route>\n"
 #define Q(b)	L "Redis 127.0.0.1:6379\n<Queue q>\nImage x\n" b "</Queue>\n"
 #define X10	"xxxxxxxxxx"
@@ -623,6 +627,10 @@ test_errors(void)
 		  "is not a Python module name" },
 		{ R("Preload python os/path\n"), "httpd.conf:4: ",
 		  "is not a Python module name" },
+		{ R("Preload python " M200 " " M200 " " M200 " " M200 " " M200
+		    " " M200 " " M200 " " M200 " " M200 " " M200 " " M200 "\n"),
+		  "httpd.conf:4: ", "Preload: the module names come to more "
+		  "than 2048 characters" },
 		{ R("Preload\n"), "httpd.conf:4: ", "Preload takes" },
 		{ Q("Preload python\n"), "httpd.conf:5: ",
 		  "Preload is not valid inside <Queue>" },
