@@ -19,11 +19,10 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 
-from dcgitest import Server, Tap, wait_until, time_limit
+from dcgitest import Server, Tap, raw, wait_until, time_limit
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
@@ -85,17 +84,11 @@ def holders(route=None):
 def get(port, path, timeout=60 * SLOW):
     """(status, body) of a GET; (None, b"") when it failed."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout) as s:
-            s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
-            data = bytearray()
-            while True:
-                got = s.recv(65536)
-                if not got:
-                    break
-                data += got
+        data = raw(port, b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                   % path.encode(), timeout)
     except OSError:
         return None, b""
-    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    head, _, body = data.partition(b"\r\n\r\n")
     m = re.match(rb"HTTP/1\.1 (\d+)", head)
     if b"chunked" in head.lower():
         out, rest = b"", body

@@ -28,13 +28,12 @@ redis-server and PostgreSQL."""
 import json
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import time
 
 import voteapp
-from dcgitest import Server, Tap, idle_prestarted, time_limit, wait_until
+from dcgitest import Server, Tap, idle_prestarted, raw, time_limit, wait_until
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
@@ -97,16 +96,10 @@ CONF = ("Listen 127.0.0.1:{port}\nDocumentRoot {root}\nMimeTypes {repo}/conf/mim
 
 def request(port, method, target, body=b""):
     """(status, headers text, body)."""
-    with socket.create_connection(("127.0.0.1", port), 60 * SLOW) as s:
-        s.sendall(b"%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
-                  % (method.encode(), target.encode(), len(body)) + body)
-        data = bytearray()
-        while True:
-            got = s.recv(65536)
-            if not got:
-                break
-            data += got
-    head, _, rest = bytes(data).partition(b"\r\n\r\n")
+    data = raw(port, b"%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               b"Content-Length: %d\r\n\r\n" % (method.encode(), target.encode(), len(body))
+               + body, 60 * SLOW)
+    head, _, rest = data.partition(b"\r\n\r\n")
     m = re.match(rb"HTTP/1\.1 (\d+)", head)
     return (int(m.group(1)) if m else None), head.decode(errors="replace"), rest
 
@@ -244,12 +237,9 @@ try:
          "PostgreSQL before any request")
 
     def result():
-        with socket.create_connection(("127.0.0.1", app.server.port), 60 * SLOW) as c:
-            c.sendall(b"GET /result/votes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = bytearray()
-            while (got := c.recv(65536)):
-                data += got
-        head, _, body = bytes(data).partition(b"\r\n\r\n")
+        data = raw(app.server.port, b"GET /result/votes HTTP/1.1\r\nHost: x\r\n"
+                   b"Connection: close\r\n\r\n", 60 * SLOW)
+        head, _, body = data.partition(b"\r\n\r\n")
         try:
             return head.decode(errors="replace"), json.loads(body)
         except ValueError:

@@ -16,12 +16,11 @@ Needs the image dcgi-test/busybox and dcgi-init (built by make)."""
 
 import os
 import re
-import socket
 import subprocess
 import threading
 import time
 
-from dcgitest import Server, Tap, idle_prestarted, status_of, time_limit, wait_until
+from dcgitest import Server, Tap, idle_prestarted, raw, status_of, time_limit, wait_until
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
@@ -49,15 +48,8 @@ MaxStarting 1
 def get(port, path, timeout=60 * SLOW):
     """The raw response of a GET (b"" when it failed)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout) as s:
-            s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
-            data = bytearray()
-            while True:
-                got = s.recv(65536)
-                if not got:
-                    break
-                data += got
-            return bytes(data)
+        return raw(port, b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                   % path.encode(), timeout)
     except OSError:
         return b""
 
