@@ -2822,6 +2822,7 @@ cold_inspected(void *arg, int status, json_t *body, const char *err)
 	const char *id = json_string_value(json_object_get(body, "Id"));
 	struct dcgi_job *j;
 	char *nid = NULL;
+	size_t n;
 
 	(void)err;
 	rs->cold_inspect = NULL;
@@ -2838,8 +2839,15 @@ cold_inspected(void *arg, int status, json_t *body, const char *err)
 		rs->cold_cmd = json_incref(json_object_get(cfg, "Cmd"));
 		rs->cold_at = now_us();
 	}
-	/* Those that waited go on, first come first. */
-	while (rs->cold_waiting != NULL) {
+	/*
+	 * Those that waited go on, first come first: only those, as one whose
+	 * configuration names another image (a reload came between) asks for
+	 * a new look and waits again, at the head, for that look's end.
+	 */
+	n = 0;
+	for (j = rs->cold_waiting; j != NULL; j = j->hnext)
+		n++;
+	while (n-- > 0 && rs->cold_waiting != NULL) {
 		for (j = rs->cold_waiting; j->hnext != NULL; j = j->hnext)
 			;
 		cold_unwait(j);

@@ -66,6 +66,12 @@ def complete(r):
 
 # ----- a fake engine in front of the real one ---------------------------------
 
+def inspect(head):
+    """Is this the head of GET /images/NAME/json (after any /vN.NN)?"""
+    line = head.split(b"\r\n", 1)[0]
+    return line.startswith(b"GET /") and b"/images/" in line and b"/json " in line
+
+
 class FakeEngine:
     """A unix socket that plays the engine.  Each new connection is handled
     by the mode in force when it arrives; "pass" pipes it to the real
@@ -121,6 +127,8 @@ class FakeEngine:
                 c.close()
                 return
             attach = b"/attach?" in head.split(b"\r\n", 1)[0]
+            if mode == "slowinspect" and inspect(head):
+                time.sleep(1.5 * SLOW)
             if mode == "garbage":
                 c.sendall(bytes(random.randrange(256) for _ in range(300)) + b"\r\n\r\n")
                 c.close()
@@ -142,7 +150,7 @@ class FakeEngine:
                 c.sendall(b"HTTP/9 what\r\n\r\n\x01\x02\x03")
                 c.close()
             else:
-                self._pipe(c, head, mode if attach else "pass")
+                self._pipe(c, head, mode if attach or mode == "slowinspect" else "pass")
         except OSError:
             pass
 
@@ -186,6 +194,8 @@ class FakeEngine:
                     if not data:
                         up.shutdown(socket.SHUT_WR)
                         return
+                    if mode == "slowinspect" and inspect(data):
+                        time.sleep(1.5 * SLOW)
                     up.sendall(data)
             except OSError:
                 pass
@@ -207,6 +217,11 @@ GracePeriod 5s
     Image dcgi-test/busybox
     Command /cgi/status
     Timeout 3s
+</Route>
+<Route /look>
+    Image dcgi-test/busybox
+    Command /cgi/status
+    Timeout 10s
 </Route>
 <Route /big>
     Image dcgi-test/busybox
@@ -245,6 +260,41 @@ for mode, path, want, what in cases:
          "engine: %s: the next request, the engine sound again, is answered in full" % what)
     t.ok(wait_until(lambda: not docker_ids("dcgi.route=" + path), 30 * SLOW, 0.25),
          "engine: %s: no container of the case is left" % what)
+
+# A reload that names another image while requests wait for the engine's
+# answer on the first: each request is made once the answers come, and the
+# server does not spin on one that must wait for a second look.
+fake.set("slowinspect")
+with open(srv.conf) as f:
+    before = f.read()
+answers = {}
+
+
+def fetch(i):
+    answers[i] = get(srv.port, "/look")
+
+
+first = threading.Thread(target=fetch, args=(0,))
+first.start()
+time.sleep(0.3 * SLOW)
+with open(srv.conf, "w") as f:
+    f.write(before.replace("<Route /look>\n    Image dcgi-test/busybox\n",
+                           "<Route /look>\n    Image dcgi-test/busybox:latest\n"))
+srv.proc.send_signal(signal.SIGHUP)
+t.ok(wait_until(lambda: "reloaded" in open(os.path.join(srv.tmpdir, "error.log"),
+                                           errors="replace").read(), 10 * SLOW, 0.05),
+     "look: the configuration is reloaded while the first look is under way")
+second = threading.Thread(target=fetch, args=(1,))
+second.start()
+first.join(60 * SLOW)
+second.join(60 * SLOW)
+t.ok(not first.is_alive() and not second.is_alive(),
+     "look: both requests are answered (the server did not spin)")
+t.ok([status_of(answers.get(i, b"")) for i in (0, 1)] == [201, 201],
+     "look: both answered by their function: %s" %
+     [status_of(answers.get(i, b"")) for i in (0, 1)])
+fake.set("pass")
+t.ok(srv.proc.poll() is None, "look: dcgid is alive")
 t.is_(srv.stop(timeout=90 * SLOW), 0, "dcgid exits 0 after the fake engine's cases")
 t.ok(not sanitizer_report(srv.errors()), "no sanitizer report")
 fake.close()
