@@ -25,7 +25,7 @@
 struct loop;
 struct chan;
 
-#define CHAN_VERSION	2
+#define CHAN_VERSION	3
 #define CHAN_MAX	(1536 * 1024)	/* payload bytes in one message */
 
 /*
@@ -49,6 +49,8 @@ enum chan_type {
 	CHAN_END,	/* E->S: the engine ended the run (u32 status: 504
 			   Timeout, 503 stopping); the stream is dead */
 	CHAN_DRAINING,	/* S->E: a reload replaced it; it accepts no more */
+	CHAN_HEALTH,	/* E->S: u32 DCGI_DOWN_* (dcgi.h), at HELLO and
+			   whenever it changes */
 	CHAN_EOF = 1000	/* not a message: the other end has gone */
 };
 

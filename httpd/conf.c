@@ -1095,6 +1095,91 @@ done:
 	return rc;
 }
 
+/* Consumer NAME: this node's name in the queues' consumer groups. */
+static int
+dir_consumer(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	const char	*a = argv[0];
+	size_t		 len = strlen(a);
+
+	(void)d;
+	(void)argc;
+	if (len == 0 || len > 200 || strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789_.:-") != len) {
+		perr(p, "Consumer: bad name \"%s\" (1 to 200 of letters, "
+		    "digits, '_', '.', ':', '-')", a);
+		return -1;
+	}
+	free(p->conf->consumer);
+	return (p->conf->consumer = conf_strdup(p, a)) == NULL ? -1 : 0;
+}
+
+/* Health PATH: answers 200 while this node takes work, 503 otherwise. */
+static int
+dir_health(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	const char	*a = argv[0];
+	size_t		 len = strlen(a);
+
+	(void)d;
+	(void)argc;
+	if (a[0] != '/' || len > 200 || strstr(a, "..") != NULL ||
+	    strpbrk(a, "?#%") != NULL) {
+		perr(p, "Health: bad path \"%s\" (an absolute URL path such "
+		    "as /healthz, without ?, # or %%)", a);
+		return -1;
+	}
+	for (const char *c = a; *c != '\0'; c++)
+		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f) {
+			perr(p, "Health: bad path \"%s\" (no spaces or "
+			    "control characters)", a);
+			return -1;
+		}
+	free(p->conf->health);
+	return (p->conf->health = conf_strdup(p, a)) == NULL ? -1 : 0;
+}
+
+/* Type stream|list: how a <Queue>'s producers hand over items. */
+static int
+dir_qtype(struct parser *p, const struct directive *d, int argc, char **argv)
+{
+	struct conf_queue *q = &p->conf->queues[p->sec_at];
+
+	(void)d;
+	(void)argc;
+	if (strcasecmp(argv[0], "stream") == 0)
+		q->type = CONF_Q_STREAM;
+	else if (strcasecmp(argv[0], "list") == 0)
+		q->type = CONF_Q_LIST;
+	else {
+		perr(p, "Type: bad type \"%s\" (stream or list)", argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Group NAME: the consumer group a stream <Queue> reads as. */
+static int
+dir_group(struct parser *p, const struct directive *d, int argc, char **argv)
+{
+	struct conf_queue *q = &p->conf->queues[p->sec_at];
+	const char	*a = argv[0];
+	size_t		 len = strlen(a);
+
+	(void)d;
+	(void)argc;
+	if (len == 0 || len > 200 || strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789_.:-") != len) {
+		perr(p, "Group: bad name \"%s\" (1 to 200 of letters, "
+		    "digits, '_', '.', ':', '-')", a);
+		return -1;
+	}
+	free(q->group);
+	return (q->group = conf_strdup(p, a)) == NULL ? -1 : 0;
+}
+
 /* User NAME: whom the server processes run as (privilege separation). */
 static int
 dir_server_user(struct parser *p, const struct directive *d, int argc,
@@ -1866,6 +1951,8 @@ static const struct directive directives[] = {
 	FLAGDIR("PrivilegeSeparation", W_TOP, B_CONF, struct conf, privsep),
 	DIR("DockerHost", W_TOP, 1, 1, 0, dir_docker_host),
 	DIR("Redis", W_TOP, 1, 1, 0, dir_redis),
+	DIR("Consumer", W_TOP, 1, 1, 0, dir_consumer),
+	DIR("Health", W_TOP, 1, 1, 0, dir_health),
 	DIR("Include", W_TOP, 1, 1, 1, dir_include),
 	NUMDIR("MaxContainers", W_TOP, N_COUNT, B_CONF, struct conf,
 	    max_containers, F_INT, 1, 100000, "1 to 100000"),
@@ -1932,6 +2019,10 @@ static const struct directive directives[] = {
 	    concurrency, F_INT, 1, 256, "1 to 256"),
 	NUMDIR("Retries", W_QUEUE, N_COUNT, B_QUEUE, struct conf_queue,
 	    retries, F_INT, 0, 100, "0 to 100"),
+	DIR("Type", W_QUEUE, 1, 1, 0, dir_qtype),
+	DIR("Group", W_QUEUE, 1, 1, 0, dir_group),
+	NUMDIR("ClaimAfter", W_QUEUE, N_DURATION, B_QUEUE, struct conf_queue,
+	    claim_after_ms, F_INT64, T_SEC, 24 * T_HOUR, "1s to 24h"),
 };
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
 
@@ -2018,6 +2109,8 @@ conf_section_open(struct parser *p, enum conf_section kind, const char *arg)
 		conf_run_init(p, &q->run);
 		q->concurrency = 1;
 		q->retries = 3;
+		q->type = CONF_Q_STREAM;
+		q->claim_after_ms = 60 * T_SEC;
 		q->file = p->file;
 		q->line = p->line;
 		if (arg != NULL && (q->name = conf_strdup(p, arg)) != NULL) {
@@ -2501,7 +2594,8 @@ conf_finish(struct parser *p)
 	    i++)
 		conf_report(p, c->queues[i].file, c->queues[i].line, NULL,
 		    "<Queue %s> needs a Redis directive: the queue is a Redis "
-		    "list", c->queues[i].name != NULL ? c->queues[i].name : "");
+		    "stream or list",
+		    c->queues[i].name != NULL ? c->queues[i].name : "");
 
 	/* Mounts given before DockerHost have not seen its socket yet. */
 	sock = unix_socket_of(c->docker_host, hbuf, sizeof(hbuf));
@@ -2560,6 +2654,8 @@ conf_free(struct conf *c)
 	}
 	free(c->docker_host);
 	free(c->redis);
+	free(c->consumer);
+	free(c->health);
 	for (i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].prefix);
 		strv_free(c->routes[i].preload_modules);
@@ -2568,6 +2664,7 @@ conf_free(struct conf *c)
 	free(c->routes);
 	for (i = 0; i < c->nqueues; i++) {
 		free(c->queues[i].name);
+		free(c->queues[i].group);
 		conf_run_free(&c->queues[i].run);
 	}
 	free(c->queues);

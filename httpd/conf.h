@@ -86,9 +86,14 @@ struct conf_route {
 	int		 line;
 };
 
+enum conf_qtype { CONF_Q_STREAM, CONF_Q_LIST };
+
 struct conf_queue {
-	char		*name;		/* the Redis list */
+	char		*name;		/* the Redis stream (or list) */
 	struct conf_run	 run;
+	enum conf_qtype	 type;		/* Type: default stream */
+	char		*group;		/* Group: default "dcgi" (stream) */
+	int64_t		 claim_after_ms; /* ClaimAfter: default 60s (stream) */
 	int		 concurrency;	/* default 1 */
 	int		 retries;	/* default 3 */
 	const char	*file;
@@ -122,6 +127,8 @@ struct conf {
 
 	char		*docker_host;	/* NULL: $DOCKER_HOST, then the socket */
 	char		*redis;		/* "host:port" or "unix:/path", NULL */
+	char		*consumer;	/* Consumer: NULL: host name + an id */
+	char		*health;	/* Health PATH, NULL: none */
 	int		 max_containers;	/* default 64 */
 	int		 max_starting;	/* being created and started at once */
 

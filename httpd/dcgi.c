@@ -26,6 +26,13 @@
  * RUN as above, and its end sends CHAN_RELEASE (j->lease): the engine
  * removes the container.
  *
+ * Health (server.c answers it): where the Docker socket is (the engine
+ * process, or the one process) the docker pings the engine while the
+ * configuration has Health, and dcgi_health() says what it last found.
+ * In a server process the engine sends the node's state (its Docker and
+ * its queues' Redis) with CHAN_HEALTH whenever it changes (engine.c), and
+ * dcgi_health() says what it last sent.
+ *
  * Ownership:
  *   - struct dcgi_job: created by dcgi_start()/dcgi_run_item(), owned by
  *     the dcgi (dc->jobs) until job_end(), which unlinks it and frees it
@@ -92,6 +99,7 @@ enum dcgi_state {
 #define DCGI_POOL_SETTLE_MS	2000	/* a ready one failing sooner: a
 					   failed start (pool_failed()) */
 #define DCGI_STATUS_MS		2000	/* pool counts to the log, at most */
+#define DCGI_PING_MS		2000	/* Health: GET /_ping, this often */
 #define DCGI_POOL_START_MS	60000	/* not ready by then: given up */
 #define RATE_WINDOW		10	/* seconds of arrivals a pool follows */
 
@@ -205,7 +213,7 @@ struct dcgi_job {
 	int		  framed;	/* it runs dcgi-init: frames, END */
 	char		 *pre;		/* its environment, before the body */
 	size_t		  prelen, preoff;
-	char		  reqid[17];
+	char		  reqid[48];	/* a request id or a queue item's id */
 	char		  cid[80];	/* the container, once created */
 	char		  cname[80];	/* its name, given at create */
 	struct docker_call *call;
@@ -258,6 +266,7 @@ struct dcgi {
 	struct loop_timer status;	/* pool counts to the log */
 	char		  status_said[512];
 	int		  stopping;
+	unsigned	  health;	/* server process: CHAN_HEALTH's */
 	int		  swept;	/* the last look before exit was made */
 	int		  holders_off;	/* stopping: removed after the last job */
 };
@@ -2372,6 +2381,8 @@ dcgi_configure(struct dcgi *dc, struct conf *conf)
 
 	if (dc->docker == NULL)
 		return;		/* a server process: the engine has the pools */
+	if (!dc->stopping)
+		docker_ping(dc->docker, conf->health != NULL ? DCGI_PING_MS : 0);
 	dc->max_starting = conf->max_starting;
 	/*
 	 * Pools of routes that went or stopped prestarting go, and holders
@@ -2698,6 +2709,15 @@ dcgi_chan_msg(void *arg, struct chan_msg *m)
 		j->lease = 0;
 		job_fail(j, (int)status, hdrs[0] ? hdrs : NULL);
 		break;
+	case CHAN_HEALTH:
+		status = chan_get_u32(&r);
+		if (r.err)
+			log_error("the engine process sent a malformed health "
+			    "message: ignored");
+		else
+			dc->health = status & (DCGI_DOWN_ENGINE |
+			    DCGI_DOWN_REDIS);
+		break;
 	default:
 		log_error("the engine process sent a message of unknown type "
 		    "%u: ignored", m->type);
@@ -2739,6 +2759,14 @@ dcgi_hello(struct dcgi *dc)
 	rv = b.err ? -1 : chan_send(dc->chan, CHAN_HELLO, 0, b.p, b.len, -1);
 	chan_buf_free(&b);
 	return rv;
+}
+
+unsigned
+dcgi_health(const struct dcgi *dc)
+{
+	if (dc->docker == NULL)
+		return dc->health;
+	return docker_up(dc->docker) ? 0 : DCGI_DOWN_ENGINE;
 }
 
 void
@@ -3377,6 +3405,9 @@ dcgi_stop(struct dcgi *dc)
 	for (struct dcgi_route *rs = dc->routes; rs != NULL; rs = rs->next)
 		route_pool_off(rs, "stopping");
 	loop_timer_del(dc->loop, &dc->status);
+	/* Health says draining now; no ping may hold up the exit. */
+	if (dc->docker != NULL)
+		docker_ping(dc->docker, 0);
 }
 
 /*
@@ -3460,7 +3491,7 @@ dcgi_run_item(struct dcgi *dc, struct conf *conf, const struct conf_queue *q,
 	j->queue = q;
 	j->run = &q->run;
 	snprintf(j->name, sizeof(j->name), "queue %s", q->name);
-	snprintf(j->reqid, sizeof(j->reqid), "%.16s", itemid);
+	snprintf(j->reqid, sizeof(j->reqid), "%s", itemid);
 	job_begin(dc, j, sink);
 	return &j->src;
 fail:

@@ -29,6 +29,15 @@ struct dcgi	*dcgi_new(struct loop *, const struct conf *, char *err,
 struct dcgi	*dcgi_new_remote(struct loop *, int fd, char *err,
 		    size_t errlen);
 int		 dcgi_hello(struct dcgi *);
+/*
+ * Health (server.c): what keeps this node from taking work.  Where the
+ * Docker socket is, DCGI_DOWN_ENGINE when the engine did not answer its
+ * last ping (made every 2 s while the configuration has Health); in a
+ * server process, what the engine process last said (CHAN_HEALTH).
+ */
+#define DCGI_DOWN_ENGINE	0x1	/* the Docker engine does not answer */
+#define DCGI_DOWN_REDIS		0x2	/* a <Queue>'s Redis does not */
+unsigned	 dcgi_health(const struct dcgi *);
 /* A replaced server process has closed its listeners: tell the engine. */
 void		 dcgi_draining(struct dcgi *);
 void		 dcgi_free(struct dcgi *);

@@ -24,6 +24,14 @@
  * docker_attach_release() frees one and gives its caller the descriptor.
  * Callbacks come only from the loop (a socket event, libcurl's timer),
  * never from inside a call made to this file.
+ *
+ * Whether the engine answers (Health, server.c): with docker_ping() on,
+ * GET /_ping every interval, each given 3/4 of it to answer, so at most
+ * one is in flight and a hung engine is seen within two intervals.
+ * Only the ping decides docker_up(): the ordinary calls fail for reasons
+ * of their own (a missing image, a container gone), and the ping keeps
+ * it fresh when no request comes.  The docker owns the ping's call and
+ * timer.
  */
 #include <sys/socket.h>
 
@@ -60,6 +68,10 @@ struct docker {
 	size_t		  pending;	/* calls in flight */
 	struct docker_call *calls;	/* the same, listed */
 	int		  closing;
+	int64_t		  ping_ms;	/* docker_ping(): 0 off */
+	struct loop_timer ping;
+	struct docker_call *pinging;	/* the ping in flight, or NULL */
+	int		  down;		/* the last ping had no answer */
 };
 
 /* A socket libcurl asked us to watch. */
@@ -327,9 +339,9 @@ docker_easy(struct docker *d, const char *url, char *errbuf)
 	return e;
 }
 
-struct docker_call *
-docker_call(struct docker *d, const char *method, const char *path,
-    json_t *body, docker_cb fn, void *arg)
+static struct docker_call *
+docker_call_ms(struct docker *d, const char *method, const char *path,
+    json_t *body, long timeout_ms, docker_cb fn, void *arg)
 {
 	struct docker_call *c;
 	char url[1200];
@@ -344,7 +356,7 @@ docker_call(struct docker *d, const char *method, const char *path,
 	if ((c->easy = docker_easy(d, url, c->errbuf)) == NULL)
 		goto fail;
 	curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)DOCKER_CALL_MS);
+	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, docker_write_cb);
 	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
@@ -371,6 +383,13 @@ fail:
 	free(json);
 	call_free(c);
 	return NULL;
+}
+
+struct docker_call *
+docker_call(struct docker *d, const char *method, const char *path,
+    json_t *body, docker_cb fn, void *arg)
+{
+	return docker_call_ms(d, method, path, body, DOCKER_CALL_MS, fn, arg);
 }
 
 void
@@ -438,6 +457,62 @@ docker_version_cb(void *arg, int status, json_t *body, const char *err)
 	    json_string_value(json_object_get(body, "Version")) : "?", d->api);
 }
 
+/* The answer to GET /_ping: the state changes are said once each. */
+static void
+docker_pinged(void *arg, int status, json_t *body, const char *err)
+{
+	struct docker *d = arg;
+	int down = status != 200;
+	(void)body;
+
+	d->pinging = NULL;
+	if (d->ping_ms == 0)
+		return;		/* turned off meanwhile */
+	if (down && !d->down)
+		log_warn("docker %s: the engine does not answer /_ping (%s): "
+		    "Health says 503 until it does", d->host, err ? err :
+		    "not 200");
+	else if (!down && d->down)
+		log_info("docker %s: the engine answers /_ping again", d->host);
+	d->down = down;
+}
+
+static void
+docker_ping_tick(struct loop_timer *t)
+{
+	struct docker *d = LOOP_OWNER(t, struct docker, ping);
+
+	if (d->ping_ms == 0)
+		return;
+	/* Its timeout, under the interval, has ended the last one. */
+	if (d->pinging == NULL)
+		d->pinging = docker_call_ms(d, "GET", "/_ping", NULL,
+		    (long)(d->ping_ms * 3 / 4), docker_pinged, d);
+	loop_timer_set(d->loop, &d->ping, d->ping_ms);
+}
+
+void
+docker_ping(struct docker *d, int64_t ms)
+{
+	if (ms == d->ping_ms)
+		return;
+	d->ping_ms = ms;
+	if (ms == 0) {
+		/* The one in flight ends within its timeout; its answer
+		 * is kept, no other follows. */
+		loop_timer_del(d->loop, &d->ping);
+		d->down = 0;
+		return;
+	}
+	docker_ping_tick(&d->ping);
+}
+
+int
+docker_up(const struct docker *d)
+{
+	return !d->down;
+}
+
 struct docker *
 docker_new(struct loop *loop, const char *host, char *err, size_t errlen)
 {
@@ -461,6 +536,7 @@ docker_new(struct loop *loop, const char *host, char *err, size_t errlen)
 	}
 	d->loop = loop;
 	d->timer.fn = docker_timer_fired;
+	d->ping.fn = docker_ping_tick;
 	snprintf(d->host, sizeof(d->host), "%s", host);
 	snprintf(d->api, sizeof(d->api), "%s", DOCKER_API);
 	if (strncmp(host, "unix://", 7) == 0) {
@@ -515,6 +591,7 @@ docker_free(struct docker *d)
 		call_free(c);
 	}
 	loop_timer_del(d->loop, &d->timer);
+	loop_timer_del(d->loop, &d->ping);
 	curl_multi_cleanup(d->multi);
 	free(d);
 }

@@ -31,6 +31,13 @@ size_t		 docker_pending(const struct docker *);
 /* Name each call still in flight in the log. */
 void		 docker_log_pending(const struct docker *);
 const char	*docker_host(const struct docker *);
+/*
+ * Health: GET /_ping every `ms` (0: stop), each with 3/4 of it to answer.
+ * docker_up() is 0 while the last ping had no 200 answer; 1 before the
+ * first answer and while not pinging.
+ */
+void		 docker_ping(struct docker *, int64_t ms);
+int		 docker_up(const struct docker *);
 
 /*
  * The result of a call: `status` is the HTTP status, or 0 when the engine

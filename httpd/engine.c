@@ -11,6 +11,13 @@
  * the server with CHAN_GRANT; the server's CHAN_RELEASE (or its death)
  * ends the job, which removes the container.
  *
+ * Health: the server processes answer it, but what it depends on is here
+ * (the Docker engine's last /_ping, dcgi.c; the queues' Redis, queue.c).
+ * main.c gives the engine that state after every iteration of the loop
+ * (engine_health()); when it changed, each ready server process gets
+ * CHAN_HEALTH, and each new one gets it as it says CHAN_HELLO.  Draining
+ * is each server process's own to know.
+ *
  * Ownership:
  *   - struct engine: main.c's, from engine_new() to engine_free().
  *   - struct worker (one server process): the engine's list, from
@@ -102,6 +109,7 @@ struct engine {
 	size_t		  nfds;
 	int		  failed;	/* the newest died before it was ready */
 	int		  stopping;
+	uint32_t	  health;	/* DCGI_DOWN_*: what the servers know */
 	int		  deaths;	/* in quick succession */
 	int64_t		  last_death;
 	struct loop_timer respawn;
@@ -319,6 +327,15 @@ worker_run(struct worker *w, struct chan_msg *m)
 }
 
 static void
+worker_health(struct worker *w)
+{
+	uint32_t h = w->e->health;
+
+	if (w->chan != NULL)
+		(void)chan_send(w->chan, CHAN_HEALTH, 0, &h, sizeof(h), -1);
+}
+
+static void
 worker_msg(void *arg, struct chan_msg *m)
 {
 	struct worker *w = arg;
@@ -359,6 +376,7 @@ worker_msg(void *arg, struct chan_msg *m)
 		}
 		w->ready = 1;
 		log_info("server process %d ready", (int)w->pid);
+		worker_health(w);
 		/* The ones before it (later in the list) stop now: it serves
 		 * the listeners.  One started after it waits its own turn. */
 		for (struct worker *o = w->next; o != NULL; o = o->next)
@@ -771,6 +789,17 @@ int
 engine_failed(const struct engine *e)
 {
 	return e->failed;
+}
+
+void
+engine_health(struct engine *e, unsigned down)
+{
+	if (down == e->health)
+		return;
+	e->health = down;
+	for (struct worker *w = e->workers; w != NULL; w = w->next)
+		if (w->ready && !w->reaped)
+			worker_health(w);
 }
 
 void

@@ -33,6 +33,11 @@ void		 engine_reap(struct engine *);
 int		 engine_ready(const struct engine *);
 /* Nonzero when the last configure's server process died before ready. */
 int		 engine_failed(const struct engine *);
+/*
+ * The node's state for Health (DCGI_DOWN_* of dcgi.h), as the engine
+ * process sees it: each ready server process is told when it changes.
+ */
+void		 engine_health(struct engine *, unsigned down);
 /* Stop: every server process finishes and exits (within GracePeriod). */
 void		 engine_stop(struct engine *);
 /* No server process is left. */

@@ -480,6 +480,9 @@ main(int argc, char *argv[])
 			/* The servers first, then the containers and queues. */
 			if (m.stop && engine_done(m.engine))
 				server_stop(m.srv);
+			/* Health: whatever this iteration changed (a ping's
+			 * answer, Redis gone) reaches the server processes. */
+			engine_health(m.engine, server_health(m.srv));
 		}
 		if (server_done(m.srv) || m.stop >= 99)
 			break;

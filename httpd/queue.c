@@ -1,20 +1,37 @@
 /*
- * queue.c: <Queue NAME> consumers on Redis lists, with hiredis's async
- * API driven by the event loop (a small adapter below).
+ * queue.c: <Queue NAME> consumers on Redis, with hiredis's async API
+ * driven by the event loop (a small adapter below).
  *
- * Producers RPUSH items onto NAME.  For each queue one connection waits
- * in BLMOVE NAME NAME:processing LEFT RIGHT, so an item is never only in
- * our memory: until its function has exited 0 it stays in
- * NAME:processing, and a dcgid that dies leaves it there, to be moved
- * back onto NAME when dcgid starts again.  A second connection carries
- * the acknowledgements (LREM), the moves to NAME:dead, and that start-up
- * requeue.  When Redis is away, acknowledgements wait in memory and both
- * connections come back with backoff; the outage is logged once.
+ * Type stream (the default): producers XADD entries to the stream NAME;
+ * the entry's field `item`, or its only field, is the item.  Every dcgid
+ * is one consumer (Consumer, or host name plus an id stable across
+ * restarts) of the group Group (XGROUP CREATE ... MKSTREAM at start).
+ * One connection per queue waits in XREADGROUP ... BLOCK; an entry read
+ * is pending on this consumer in Redis until its function exited 0, then
+ * XACK and XDEL (one MULTI).  While held, its idle time is reset every
+ * ClaimAfter/3 (XCLAIM ... JUSTID, only while still ours); an entry idle
+ * longer than ClaimAfter (its consumer died or stalled) is taken over
+ * with XAUTOCLAIM by any node, which looks every second or so.  At start
+ * a node first takes back what is still pending on its own name.  An
+ * entry delivered more than Retries + 1 times, or whose run failed as
+ * often, goes to the stream NAME:dead with the reason.  Delivery is at
+ * least once: an entry runs again when its node died after the run but
+ * before the XACK.
  *
- * One dcgid consumes a queue (NAME:processing is not per instance).
+ * Type list: producers RPUSH items onto NAME.  One connection per queue
+ * waits in BLMOVE NAME NAME:processing LEFT RIGHT; an item stays in
+ * NAME:processing until its function has exited 0 (LREM), and a dcgid
+ * that dies leaves it there, to be moved back onto NAME when dcgid starts
+ * again.  One dcgid consumes a list (NAME:processing is not per node).
+ *
+ * Both: a second connection carries the acknowledgements, the moves to
+ * NAME:dead, the claims and the start-up work.  When Redis is away,
+ * acknowledgements wait in memory and both connections come back with
+ * backoff; the outage is logged once.  A failed run is retried here with
+ * backoff, the item held all the while.
  *
  * Ownership:
- *   - struct qitem: created by q_fetched(), owned by its worker's list
+ *   - struct qitem: created by q_item_new(), owned by its worker's list
  *     until q_item_free().  It embeds the struct sink its run reports to
  *     (only end(), with the exit status) and holds the run's source while
  *     it runs.  The sink op only records the status and posts the item's
@@ -23,12 +40,15 @@
  *   - struct qop (an acknowledgement or a move to NAME:dead): owned by
  *     the list of ops waiting for Redis, or by hiredis while it is in
  *     flight (freed in q_op_done()).
- *   - hiredis calls back from the loop only (q_io()).
+ *   - hiredis calls back from the loop only (q_io()); the private data of
+ *     a call is a worker (lives as long as the struct queues) or a qop.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -41,6 +61,8 @@
 #include "sink.h"
 
 #define Q_BLOCK_SECONDS		"1"	/* BLMOVE timeout: then ask again */
+#define Q_BLOCK_MS		"1000"	/* XREADGROUP's */
+#define Q_CLAIM_MAX_MS		1000	/* XAUTOCLAIM at least this often */
 #define Q_RECONNECT_MIN_MS	250
 #define Q_RECONNECT_MAX_MS	5000
 #define Q_RETRY_MIN_MS		1000
@@ -67,8 +89,9 @@ struct qitem {
 	struct qitem	 *prev, *next;
 	char		 *data;
 	size_t		  len;
-	char		  id[17];
+	char		  id[48];	/* the entry's id (stream), a number */
 	int		  attempt;
+	int		  active;	/* its run is under way */
 	struct loop_timer retry;
 	struct loop_task  task;		/* q_done(), from the loop */
 	struct source	 *job;		/* the run; NULL between attempts */
@@ -81,20 +104,34 @@ struct qop {
 	struct qop	 *next;
 	struct qworker	 *w;
 	int		  dead;
+	int		  keep;		/* stream: XACK only, no XDEL */
 	char		 *data;
 	size_t		  len;
+	char		  id[48];	/* stream: the entry */
+	char		  why[200];	/* dead: the reason */
+	int		  deliveries;
 };
 
 struct qworker {
 	struct queues	 *qs;
 	const struct conf_queue *q;
-	char		 *processing;	/* NAME:processing */
+	int		  stream;	/* Type stream */
+	char		 *processing;	/* list: NAME:processing */
 	char		 *deadlist;	/* NAME:dead */
-	struct qredis	  blk;		/* the BLMOVE connection */
+	struct qredis	  blk;		/* the BLMOVE or XREADGROUP connection */
 	int		  fetching;
 	int		  running;	/* items taken, not yet acknowledged */
+	int		  active;	/* of those, runs under way */
 	struct qitem	 *items;
 	struct loop_timer wait;		/* MaxContainers full */
+	/* Type stream */
+	int		  grouped;	/* the group is there */
+	int		  grouping;	/* XGROUP CREATE in flight */
+	int		  ownback;	/* 0: take back our own; 1: asked; 2: done */
+	int		  claiming;
+	char		  cursor[48];	/* XAUTOCLAIM's */
+	struct loop_timer claim;
+	struct loop_timer beat;
 };
 
 struct queues {
@@ -111,13 +148,21 @@ struct queues {
 	int64_t		  backoff;
 	int		  down;		/* an outage has been logged */
 	int		  requeued;	/* the start-up requeue was done */
+	int		  requeue_left;	/* lists whose requeue is under way */
 	int		  stopping;
 	unsigned long long seq;
+	char		  consumer[256];	/* stream: this node's name */
 };
 
 static void	q_connect(struct queues *, struct qredis *);
 static void	q_fetch(struct qworker *);
 static void	q_flush_ops(struct queues *);
+
+static const char *
+q_group(const struct qworker *w)
+{
+	return w->q->group != NULL ? w->q->group : "dcgi";
+}
 
 /* ----- hiredis on our loop ----- */
 
@@ -203,8 +248,14 @@ q_disconnected(const redisAsyncContext *ac, int status)
 	r->ac = NULL;
 	r->ready = 0;
 	r->added = 0;
-	if (r->w != NULL)
+	if (r->w != NULL) {
 		r->w->fetching = 0;
+		r->w->grouping = 0;
+		if (r->w->ownback == 1)
+			r->w->ownback = 0;
+	} else
+		for (size_t i = 0; i < r->qs->nw; i++)
+			r->qs->w[i].claiming = 0;
 	q_lost(r->qs, ac->errstr[0] ? ac->errstr : "connection closed");
 }
 
@@ -266,17 +317,29 @@ q_pinged(redisAsyncContext *ac, void *reply, void *pd)
 	}
 	if (r->w == NULL) {
 		/*
-		 * Once per start: what a dead dcgid left in processing goes
-		 * back to the head of the queue, oldest first.
+		 * Once per start: what a dead dcgid left in a list's
+		 * processing goes back to the head of the list, oldest first.
 		 */
 		if (!qs->requeued) {
-			for (size_t i = 0; i < qs->nw; i++)
+			int n = 0;
+
+			for (size_t i = 0; i < qs->nw; i++) {
+				if (qs->w[i].stream)
+					continue;
 				redisAsyncCommand(qs->cmd.ac, q_requeued,
 				    &qs->w[i], "EVAL %s 2 %s %s",
 				    "local n = 0 while redis.call('LMOVE', "
 				    "KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do "
 				    "n = n + 1 end return n",
 				    qs->w[i].processing, qs->w[i].q->name);
+				n++;
+			}
+			qs->requeue_left = n;
+			if (n == 0) {
+				qs->requeued = 1;
+				for (size_t i = 0; i < qs->nw; i++)
+					q_fetch(&qs->w[i]);
+			}
 		}
 		q_flush_ops(qs);
 	} else if (qs->requeued)
@@ -360,7 +423,24 @@ q_send_op(struct queues *qs, struct qop *op)
 		qs->opstail = op;
 		return;
 	}
-	if (op->dead) {
+	if (op->w->stream) {
+		/* MULTI/EXEC: acknowledged and gone, or in NAME:dead too. */
+		const char *name = op->w->q->name, *group = q_group(op->w);
+
+		redisAsyncCommand(qs->cmd.ac, NULL, NULL, "MULTI");
+		if (op->dead)
+			redisAsyncCommand(qs->cmd.ac, NULL, NULL, "XADD %s * "
+			    "item %b reason %s id %s consumer %s deliveries %d",
+			    op->w->deadlist, op->data != NULL ? op->data : "",
+			    op->len, op->why, op->id, qs->consumer,
+			    op->deliveries);
+		redisAsyncCommand(qs->cmd.ac, NULL, NULL, "XACK %s %s %s",
+		    name, group, op->id);
+		if (!op->keep)
+			redisAsyncCommand(qs->cmd.ac, NULL, NULL, "XDEL %s %s",
+			    name, op->id);
+		redisAsyncCommand(qs->cmd.ac, q_op_done, op, "EXEC");
+	} else if (op->dead) {
 		/* MULTI/EXEC: the item is in exactly one of the two lists. */
 		redisAsyncCommand(qs->cmd.ac, NULL, NULL, "MULTI");
 		redisAsyncCommand(qs->cmd.ac, NULL, NULL, "LREM %s 1 %b",
@@ -399,11 +479,17 @@ q_item_free(struct qitem *it)
 	if (it->next)
 		it->next->prev = it->prev;
 	w->running--;
+	if (it->active)
+		w->active--;
 	free(it->data);
 	free(it);
 }
 
-/* Settle an item: remove it from processing, into NAME:dead if `dead`. */
+/*
+ * Settle an item: remove it from processing (list) or acknowledge it
+ * (stream); into NAME:dead if `dead`, and then for a stream entry that is
+ * no item (dead 2) leave the entry in NAME for a look.
+ */
 static void
 q_settle(struct qitem *it, int dead)
 {
@@ -411,14 +497,18 @@ q_settle(struct qitem *it, int dead)
 	struct qop *op;
 
 	if ((op = calloc(1, sizeof(*op))) == NULL) {
-		/* It stays in processing; the next start requeues it. */
-		log_error("queue %s: out of memory; item %s stays in %s",
-		    w->q->name, it->id, w->processing);
+		/* It stays pending; the next start takes it up again. */
+		log_error("queue %s: out of memory; item %s stays %s",
+		    w->q->name, it->id, w->stream ? "pending" : "in processing");
 	} else {
 		op->w = w;
 		op->dead = dead;
+		op->keep = dead > 1;
 		op->data = it->data;
 		op->len = it->len;
+		snprintf(op->id, sizeof(op->id), "%s", it->id);
+		snprintf(op->why, sizeof(op->why), "%s", it->why);
+		op->deliveries = it->attempt;
 		it->data = NULL;
 		q_send_op(w->qs, op);
 	}
@@ -437,6 +527,8 @@ q_run_end(struct sink *s, const struct sink_result *res)
 	struct qitem *it = (struct qitem *)s;
 
 	it->job = NULL;
+	it->active = 0;
+	it->w->active--;
 	it->status = res->kind == SINK_EXITED ? res->status : -1;
 	if (it->status == -1 || res->kind != SINK_EXITED)
 		snprintf(it->why, sizeof(it->why), "%s", res->why ? res->why :
@@ -503,7 +595,9 @@ q_run(struct qitem *it)
 		return;
 	}
 
-	if (!dcgi_can_run(qs->dc, qs->conf)) {
+	/* Taken over beyond Concurrency, or MaxContainers full: wait. */
+	if (it->w->active >= it->w->q->concurrency ||
+	    !dcgi_can_run(qs->dc, qs->conf)) {
 		loop_timer_set(qs->loop, &it->retry, Q_SLOT_WAIT_MS);
 		return;
 	}
@@ -513,7 +607,58 @@ q_run(struct qitem *it)
 	if (it->job == NULL) {
 		it->attempt--;
 		loop_timer_set(qs->loop, &it->retry, Q_RETRY_MIN_MS);
+		return;
 	}
+	it->active = 1;
+	it->w->active++;
+}
+
+/*
+ * A new item of w: `data` (copied), the stream entry `id` or NULL, run
+ * `attempts` times before (deliveries before this one).  Once it has had
+ * Retries + 1 of them, it goes to NAME:dead without a run.  NULL when
+ * there is no memory (the item stays pending, or in processing).
+ */
+static struct qitem *
+q_item_new(struct qworker *w, const char *data, size_t len, const char *id,
+    int attempts)
+{
+	struct qitem *it;
+
+	if ((it = calloc(1, sizeof(*it))) == NULL ||
+	    (it->data = malloc(len + 1)) == NULL) {
+		free(it);
+		log_error("queue %s: out of memory; the item stays %s",
+		    w->q->name, w->stream ? "pending" : "in processing");
+		return NULL;
+	}
+	memcpy(it->data, data, len);
+	it->data[len] = '\0';
+	it->len = len;
+	it->w = w;
+	it->sink.ops = &q_run_ops;
+	it->retry.fn = q_retry;
+	it->task.fn = q_done;
+	it->attempt = attempts;
+	if (id != NULL)
+		snprintf(it->id, sizeof(it->id), "%s", id);
+	else
+		snprintf(it->id, sizeof(it->id), "%016llx", ++w->qs->seq);
+	it->next = w->items;
+	if (w->items)
+		w->items->prev = it;
+	w->items = it;
+	w->running++;
+	if (attempts > w->q->retries) {
+		snprintf(it->why, sizeof(it->why), "delivered %d times; its "
+		    "consumers stopped before it ended", attempts);
+		log_msg(LOG_LV_ERROR, it->id, "queue %s: item %s: moved to %s",
+		    w->q->name, it->why, w->deadlist);
+		q_settle(it, 1);
+		return NULL;
+	}
+	q_run(it);
+	return it;
 }
 
 static void
@@ -521,7 +666,6 @@ q_fetched(redisAsyncContext *ac, void *reply, void *pd)
 {
 	struct qworker *w = pd;
 	redisReply *rp = reply;
-	struct qitem *it;
 	(void)ac;
 
 	w->fetching = 0;
@@ -540,31 +684,316 @@ q_fetched(redisAsyncContext *ac, void *reply, void *pd)
 		    "for the next start", w->q->name, w->processing);
 		return;
 	}
-	if (rp->type == REDIS_REPLY_STRING) {
-		if ((it = calloc(1, sizeof(*it))) == NULL ||
-		    (it->data = malloc(rp->len + 1)) == NULL) {
-			free(it);
-			log_error("queue %s: out of memory; the item stays in %s",
-			    w->q->name, w->processing);
-			return;
-		}
-		memcpy(it->data, rp->str, rp->len);
-		it->data[rp->len] = '\0';
-		it->len = rp->len;
-		it->w = w;
-		it->sink.ops = &q_run_ops;
-		it->retry.fn = q_retry;
-		it->task.fn = q_done;
-		snprintf(it->id, sizeof(it->id), "%016llx", ++w->qs->seq);
-		it->next = w->items;
-		if (w->items)
-			w->items->prev = it;
-		w->items = it;
-		w->running++;
-		q_run(it);
-	}
+	if (rp->type == REDIS_REPLY_STRING &&
+	    q_item_new(w, rp->str, rp->len, NULL, 0) == NULL)
+		return;
 	q_fetch(w);	/* a nil reply (the timeout): ask again */
 }
+
+/* ----- streams ----- */
+
+/*
+ * Take over entries idle longer than ARGV[3] ms, from ARGV[4] on (the
+ * cursor), at most ARGV[5]: [cursor, [id, fields, deliveries]...].
+ */
+static const char q_claim_lua[] =
+    "local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], "
+    "ARGV[3], ARGV[4], 'COUNT', ARGV[5]) "
+    "local out = {r[1]} "
+    "for _, e in ipairs(r[2]) do "
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1) "
+    "local n = 1 if p[1] then n = p[1][4] end "
+    "table.insert(out, {e[1], e[2], n}) end "
+    "return out";
+
+/* What is still pending on this consumer (a start after a stop or a
+ * crash), at most ARGV[3]: as q_claim_lua answers. */
+static const char q_ownback_lua[] =
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', "
+    "ARGV[3], ARGV[2]) "
+    "local out = {'0-0'} "
+    "for _, e in ipairs(p) do "
+    "local c = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, e[1]) "
+    "if c[1] then table.insert(out, {c[1][1], c[1][2], e[4] + 1}) "
+    "else redis.call('XACK', KEYS[1], ARGV[1], e[1]) end end "
+    "return out";
+
+/* The entries ARGV[3...] that are still this consumer's are fresh again
+ * (their idle time 0), so that no other node takes them over. */
+static const char q_beat_lua[] =
+    "local n = 0 "
+    "for i = 3, #ARGV do "
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1) "
+    "if p[1] and p[1][2] == ARGV[2] then "
+    "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID') "
+    "n = n + 1 end end "
+    "return n";
+
+static int
+q_holds(const struct qworker *w, const char *id)
+{
+	for (const struct qitem *it = w->items; it != NULL; it = it->next)
+		if (strcmp(it->id, id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * One entry, [id, [field, value...]] (a read) or [id, fields, deliveries]
+ * (a take-over): run its item, or settle an entry that has none.
+ */
+static void
+q_entry(struct qworker *w, const redisReply *e, int deliveries)
+{
+	const redisReply *f, *item = NULL;
+	struct qitem *it;
+	struct qop *op;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+	    e->element[0]->type != REDIS_REPLY_STRING ||
+	    e->element[0]->len >= sizeof(it->id) ||
+	    q_holds(w, e->element[0]->str))
+		return;
+	if (e->elements >= 3 && e->element[2]->type == REDIS_REPLY_INTEGER)
+		deliveries = (int)e->element[2]->integer;
+	f = e->element[1];
+	if (f->type == REDIS_REPLY_ARRAY) {
+		for (size_t i = 0; i + 1 < f->elements; i += 2)
+			if (f->element[i]->type == REDIS_REPLY_STRING &&
+			    strcmp(f->element[i]->str, "item") == 0)
+				item = f->element[i + 1];
+		if (item == NULL && f->elements == 2)
+			item = f->element[1];
+	}
+	if (item != NULL && item->type == REDIS_REPLY_STRING) {
+		(void)q_item_new(w, item->str, item->len, e->element[0]->str,
+		    deliveries > 0 ? deliveries - 1 : 0);
+		return;
+	}
+	/* Deleted meanwhile (no fields): acknowledged.  No item in it: to
+	 * NAME:dead, the entry left in NAME. */
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return;
+	op->w = w;
+	op->keep = 1;
+	snprintf(op->id, sizeof(op->id), "%s", e->element[0]->str);
+	if (f->type == REDIS_REPLY_ARRAY) {
+		op->dead = 1;
+		op->deliveries = deliveries;
+		snprintf(op->why, sizeof(op->why), "the entry has no field "
+		    "item and more than one field");
+		log_msg(LOG_LV_ERROR, op->id, "queue %s: %s: moved to %s",
+		    w->q->name, op->why, w->deadlist);
+	}
+	q_send_op(w->qs, op);
+}
+
+/* [cursor, entry...] of q_claim_lua or q_ownback_lua. */
+static void
+q_taken(struct qworker *w, const redisReply *rp, const char *how)
+{
+	if (rp->type != REDIS_REPLY_ARRAY || rp->elements < 1) {
+		log_error("queue %s: %s: %s", w->q->name, how,
+		    rp->type == REDIS_REPLY_ERROR ? rp->str : "a strange answer");
+		return;
+	}
+	if (rp->element[0]->type == REDIS_REPLY_STRING &&
+	    rp->element[0]->len < sizeof(w->cursor) && strcmp(how, "take over")
+	    == 0)
+		snprintf(w->cursor, sizeof(w->cursor), "%s", rp->element[0]->str);
+	for (size_t i = 1; i < rp->elements; i++) {
+		const redisReply *e = rp->element[i];
+
+		if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
+		    e->element[0]->type == REDIS_REPLY_STRING &&
+		    !q_holds(w, e->element[0]->str))
+			log_msg(LOG_LV_INFO, e->element[0]->str, "queue %s: "
+			    "%s", w->q->name, strcmp(how, "take over") == 0 ?
+			    "taken over from a consumer idle longer than "
+			    "ClaimAfter" : "pending on this consumer since an "
+			    "earlier start: taken back");
+		q_entry(w, e, 1);
+	}
+}
+
+static void
+q_claimed(redisAsyncContext *ac, void *reply, void *pd)
+{
+	struct qworker *w = pd;
+	(void)ac;
+
+	w->claiming = 0;
+	if (reply != NULL && !w->qs->stopping)
+		q_taken(w, reply, "take over");
+}
+
+static void
+q_claim_tick(struct loop_timer *t)
+{
+	struct qworker *w = LOOP_OWNER(t, struct qworker, claim);
+	struct queues *qs = w->qs;
+	int64_t every = w->q->claim_after_ms / 2;
+	char idle[24], count[16];
+
+	if (qs->stopping)
+		return;
+	loop_timer_set(qs->loop, &w->claim, every < Q_CLAIM_MAX_MS ? every :
+	    Q_CLAIM_MAX_MS);
+	/* Held beyond Concurrency are at most as many again. */
+	if (w->claiming || !w->grouped || w->ownback != 2 || !qs->cmd.ready ||
+	    qs->cmd.ac == NULL || w->running >= 2 * w->q->concurrency)
+		return;
+	snprintf(idle, sizeof(idle), "%lld", (long long)w->q->claim_after_ms);
+	snprintf(count, sizeof(count), "%d", w->q->concurrency);
+	if (redisAsyncCommand(qs->cmd.ac, q_claimed, w, "EVAL %s 1 %s %s %s "
+	    "%s %s %s", q_claim_lua, w->q->name, q_group(w), qs->consumer,
+	    idle, w->cursor, count) == REDIS_OK)
+		w->claiming = 1;
+}
+
+static void
+q_beat_tick(struct loop_timer *t)
+{
+	struct qworker *w = LOOP_OWNER(t, struct qworker, beat);
+	struct queues *qs = w->qs;
+	const char **argv;
+	size_t *lens, argc = 0, n = 6 + (size_t)w->running;
+	struct qitem *it;
+
+	if (qs->stopping && w->items == NULL)
+		return;
+	loop_timer_set(qs->loop, &w->beat, w->q->claim_after_ms / 3);
+	if (w->items == NULL || !qs->cmd.ready || qs->cmd.ac == NULL)
+		return;
+	if ((argv = calloc(n, sizeof(*argv))) == NULL ||
+	    (lens = calloc(n, sizeof(*lens))) == NULL) {
+		free(argv);
+		return;		/* again at the next beat */
+	}
+	argv[argc++] = "EVAL";
+	argv[argc++] = q_beat_lua;
+	argv[argc++] = "1";
+	argv[argc++] = w->q->name;
+	argv[argc++] = q_group(w);
+	argv[argc++] = qs->consumer;
+	for (it = w->items; it != NULL && argc < n; it = it->next)
+		argv[argc++] = it->id;
+	for (size_t i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	redisAsyncCommandArgv(qs->cmd.ac, NULL, NULL, (int)argc, argv, lens);
+	free(argv);
+	free(lens);
+}
+
+static void
+q_ownback(redisAsyncContext *ac, void *reply, void *pd)
+{
+	struct qworker *w = pd;
+	(void)ac;
+
+	if (reply == NULL)
+		return;		/* asked again after the reconnect */
+	w->ownback = 2;
+	if (!w->qs->stopping)
+		q_taken(w, reply, "start");
+	q_fetch(w);
+}
+
+static void
+q_grouped(redisAsyncContext *ac, void *reply, void *pd)
+{
+	struct qworker *w = pd;
+	redisReply *rp = reply;
+	(void)ac;
+
+	w->grouping = 0;
+	if (rp == NULL)
+		return;
+	if (rp->type == REDIS_REPLY_ERROR && strncmp(rp->str, "BUSYGROUP", 9)
+	    != 0) {
+		log_error("queue %s: XGROUP CREATE %s: %s (Redis 5 or later is "
+		    "needed; is %s a stream?)", w->q->name, q_group(w), rp->str,
+		    w->q->name);
+		loop_timer_set(w->qs->loop, &w->wait, Q_RECONNECT_MAX_MS);
+		return;
+	}
+	w->grouped = 1;
+	q_fetch(w);
+}
+
+static void
+q_read(redisAsyncContext *ac, void *reply, void *pd)
+{
+	struct qworker *w = pd;
+	redisReply *rp = reply;
+	(void)ac;
+
+	w->fetching = 0;
+	if (rp == NULL)
+		return;		/* the connection went; it fetches again */
+	if (rp->type == REDIS_REPLY_ERROR) {
+		if (strncmp(rp->str, "NOGROUP", 7) == 0) {
+			/* Redis lost the group (a restart without its data). */
+			log_error("queue %s: the group %s is gone: made again",
+			    w->q->name, q_group(w));
+			w->grouped = 0;
+			q_fetch(w);
+			return;
+		}
+		log_error("queue %s: XREADGROUP: %s", w->q->name, rp->str);
+		loop_timer_set(w->qs->loop, &w->wait, Q_RECONNECT_MAX_MS);
+		return;
+	}
+	if (rp->type == REDIS_REPLY_ARRAY && w->qs->stopping) {
+		log_info("queue %s: entries came as dcgid stops; they stay "
+		    "pending for the next start or another node", w->q->name);
+		return;
+	}
+	/* [[NAME, [entry...]]], or nil after BLOCK */
+	if (rp->type == REDIS_REPLY_ARRAY)
+		for (size_t i = 0; i < rp->elements; i++) {
+			const redisReply *st = rp->element[i];
+
+			if (st->type != REDIS_REPLY_ARRAY || st->elements < 2 ||
+			    st->element[1]->type != REDIS_REPLY_ARRAY)
+				continue;
+			for (size_t k = 0; k < st->element[1]->elements; k++)
+				q_entry(w, st->element[1]->element[k], 1);
+		}
+	q_fetch(w);
+}
+
+static void
+q_fetch_stream(struct qworker *w)
+{
+	struct queues *qs = w->qs;
+	char count[16];
+
+	if (!w->grouped) {
+		if (!w->grouping && redisAsyncCommand(w->blk.ac, q_grouped, w,
+		    "XGROUP CREATE %s %s 0 MKSTREAM", w->q->name, q_group(w))
+		    == REDIS_OK)
+			w->grouping = 1;
+		return;
+	}
+	if (w->ownback == 0) {
+		snprintf(count, sizeof(count), "%d", 2 * w->q->concurrency);
+		if (redisAsyncCommand(w->blk.ac, q_ownback, w, "EVAL %s 1 %s "
+		    "%s %s %s", q_ownback_lua, w->q->name, q_group(w),
+		    qs->consumer, count) == REDIS_OK)
+			w->ownback = 1;
+		return;
+	}
+	if (w->ownback != 2)
+		return;
+	snprintf(count, sizeof(count), "%d", w->q->concurrency - w->running);
+	w->fetching = 1;
+	redisAsyncCommand(w->blk.ac, q_read, w, "XREADGROUP GROUP %s %s COUNT "
+	    "%s BLOCK " Q_BLOCK_MS " STREAMS %s >", q_group(w), qs->consumer,
+	    count, w->q->name);
+}
+
+/* ----- fetching ----- */
 
 static void
 q_fetch(struct qworker *w)
@@ -577,6 +1006,10 @@ q_fetch(struct qworker *w)
 	if (!dcgi_can_run(qs->dc, qs->conf)) {
 		if (!loop_timer_armed(&w->wait))
 			loop_timer_set(qs->loop, &w->wait, Q_SLOT_WAIT_MS);
+		return;
+	}
+	if (w->stream) {
+		q_fetch_stream(w);
 		return;
 	}
 	w->fetching = 1;
@@ -609,7 +1042,7 @@ q_requeued(redisAsyncContext *ac, void *reply, void *pd)
 	else if (rp->type == REDIS_REPLY_ERROR)
 		log_error("queue %s: requeue from %s: %s", w->q->name,
 		    w->processing, rp->str);
-	if (w == &qs->w[qs->nw - 1]) {
+	if (--qs->requeue_left <= 0) {
 		qs->requeued = 1;
 		for (size_t i = 0; i < qs->nw; i++)
 			q_fetch(&qs->w[i]);
@@ -617,6 +1050,34 @@ q_requeued(redisAsyncContext *ac, void *reply, void *pd)
 }
 
 /* ----- life ----- */
+
+/*
+ * This node's consumer name: Consumer, or the host name and an id that
+ * stays the same across restarts of the same configuration (FNV-1a of
+ * its path), so that a node started again takes back what it held.
+ */
+static void
+q_consumer(struct queues *qs, const struct conf *conf)
+{
+	char host[200];
+	uint32_t h = 2166136261u;
+
+	if (conf->consumer != NULL) {
+		snprintf(qs->consumer, sizeof(qs->consumer), "%s",
+		    conf->consumer);
+		return;
+	}
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "dcgid");
+	host[sizeof(host) - 1] = '\0';
+	for (const char *p = conf->server_root; p != NULL && *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (const char *p = conf->path; p != NULL && *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	snprintf(qs->consumer, sizeof(qs->consumer), "%s-%08x", host,
+	    (unsigned)h);
+}
 
 struct queues *
 queues_new(struct loop *loop, struct dcgi *dc, struct conf *conf)
@@ -648,15 +1109,25 @@ queues_new(struct loop *loop, struct dcgi *dc, struct conf *conf)
 		snprintf(qs->host, sizeof(qs->host), "%s", conf->redis);
 		qs->port = 6379;
 	}
+	q_consumer(qs, conf);
 	qs->cmd.qs = qs;
 	for (size_t i = 0; i < qs->nw; i++) {
 		struct qworker *w = &qs->w[i];
 
 		w->qs = qs;
 		w->q = &conf->queues[i];
+		w->stream = w->q->type == CONF_Q_STREAM;
 		w->blk.qs = qs;
 		w->blk.w = w;
 		w->wait.fn = q_wait_over;
+		w->claim.fn = q_claim_tick;
+		w->beat.fn = q_beat_tick;
+		snprintf(w->cursor, sizeof(w->cursor), "0-0");
+		if (w->stream) {
+			loop_timer_set(loop, &w->claim, Q_CLAIM_MAX_MS);
+			loop_timer_set(loop, &w->beat,
+			    w->q->claim_after_ms / 3);
+		}
 		if (asprintf(&w->processing, "%s:processing", w->q->name) == -1 ||
 		    asprintf(&w->deadlist, "%s:dead", w->q->name) == -1) {
 			log_error("queues: out of memory; no queue is consumed");
@@ -667,8 +1138,8 @@ queues_new(struct loop *loop, struct dcgi *dc, struct conf *conf)
 	q_connect(qs, &qs->cmd);
 	for (size_t i = 0; i < qs->nw; i++)
 		q_connect(qs, &qs->w[i].blk);
-	log_info("consuming %zu queue%s from Redis at %s", qs->nw,
-	    qs->nw == 1 ? "" : "s", conf->redis);
+	log_info("consuming %zu queue%s from Redis at %s (consumer %s)",
+	    qs->nw, qs->nw == 1 ? "" : "s", conf->redis, qs->consumer);
 	return qs;
 }
 
@@ -685,7 +1156,9 @@ queues_stop(struct queues *qs)
 		struct qitem *it, *next;
 
 		loop_timer_del(qs->loop, &qs->w[i].wait);
-		/* Items waiting for a retry stay in processing. */
+		loop_timer_del(qs->loop, &qs->w[i].claim);
+		/* Items waiting for a retry stay in processing or pending
+		 * (the beat goes on while runs finish). */
 		for (it = qs->w[i].items; it != NULL; it = next) {
 			next = it->next;
 			if (it->job == NULL && !it->task.posted)
@@ -706,6 +1179,19 @@ queues_busy(const struct queues *qs)
 	return qs->ops != NULL && qs->cmd.ready;
 }
 
+int
+queues_ready(const struct queues *qs)
+{
+	if (qs == NULL)
+		return 1;
+	if (!qs->cmd.ready)
+		return 0;
+	for (size_t i = 0; i < qs->nw; i++)
+		if (!qs->w[i].blk.ready)
+			return 0;
+	return 1;
+}
+
 void
 queues_free(struct queues *qs)
 {
@@ -717,6 +1203,8 @@ queues_free(struct queues *qs)
 		struct qworker *w = &qs->w[i];
 
 		loop_timer_del(qs->loop, &w->wait);
+		loop_timer_del(qs->loop, &w->claim);
+		loop_timer_del(qs->loop, &w->beat);
 		while (w->items != NULL) {
 			struct source *job = w->items->job;
 

@@ -20,5 +20,7 @@ void		 queues_stop(struct queues *);
 /* Nonzero while items run or acknowledgements wait to be written. */
 int		 queues_busy(const struct queues *);
 void		 queues_free(struct queues *);
+/* 1 while every queue's Redis connections answer (or there is no queue). */
+int		 queues_ready(const struct queues *);
 
 #endif

@@ -9,6 +9,15 @@
  * while it has unread bytes and per-request state only during a request,
  * so an idle keep-alive connection costs a few hundred bytes.
  *
+ * Health PATH is answered here (conn_health()), before routes and files,
+ * from state at hand: this process's own draining (srv->stopping: a stop,
+ * or a reload replaced it), and server_health(): the Docker engine's last
+ * /_ping and the queues' Redis connections.  Those two live where the
+ * Docker socket and Redis are: in one process, here (srv->dcgi,
+ * srv->queues); under privilege separation, in the engine process, which
+ * sends them over the channel when they change (engine.c, dcgi.c).  No
+ * request for it waits on anything.
+ *
  * Ownership:
  *   - struct conn: created by listener_accept(), owned by the server's
  *     list; conn_close() unlinks it and it is freed at the end of the loop
@@ -127,6 +136,7 @@ struct req {
 	int		 status;
 	uint64_t	 sent;		/* body bytes written */
 	int		 is_head;
+	int		 health;	/* the Health path: conn_health() */
 
 	/* the body */
 	int64_t		 body_left;	/* Content-Length still to read */
@@ -1326,11 +1336,62 @@ fail:
 	conn_reply_error(c, 500, NULL);
 }
 
+/*
+ * Health: 200 while this node takes work, else 503 and why.  Load
+ * balancers poll it: it must never wait, never be cached, and costs no
+ * container and no engine call.
+ */
+static void
+conn_health(struct conn *c)
+{
+	static const char hdrs[] = "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n";
+	struct req *r = c->req;
+	unsigned down;
+	char extra[sizeof(hdrs) + 32], body[64];
+	size_t elen, blen = 0;
+	int status;
+
+	if (r->http.meth != HTTP_GET && r->http.meth != HTTP_HEAD) {
+		conn_reply_error(c, 405, "Allow: GET, HEAD\r\n"
+		    "Cache-Control: no-store\r\n");
+		return;
+	}
+	down = server_health(c->srv);
+	status = c->srv->stopping || down ? 503 : 200;
+	elen = (size_t)snprintf(extra, sizeof(extra), "%s%s", hdrs,
+	    status == 503 ? "Retry-After: 2\r\n" : "");
+	/* At most "draining, engine down, redis down\n": it fits. */
+	if (c->srv->stopping)
+		blen += (size_t)snprintf(body + blen, sizeof(body) - blen,
+		    "draining");
+	if (down & DCGI_DOWN_ENGINE)
+		blen += (size_t)snprintf(body + blen, sizeof(body) - blen,
+		    "%sengine down", blen ? ", " : "");
+	if (down & DCGI_DOWN_REDIS)
+		blen += (size_t)snprintf(body + blen, sizeof(body) - blen,
+		    "%sredis down", blen ? ", " : "");
+	blen += (size_t)snprintf(body + blen, sizeof(body) - blen, "%s\n",
+	    status == 200 ? "ok" : "");
+	if (conn_head(c, status, extra, elen, (int64_t)blen,
+	    body, blen, 0) == -1) {
+		conn_reply_error(c, 500, NULL);
+		return;
+	}
+	r->sent = r->is_head ? 0 : blen;
+	conn_send(c);
+}
+
 /* The request head and body have been read: answer it. */
 static void
 conn_dispatch(struct conn *c)
 {
 	struct req *r = c->req;
+
+	if (r->health) {
+		conn_health(c);
+		return;
+	}
 
 	if (r->http.path == NULL) {
 		/* OPTIONS * */
@@ -1498,10 +1559,17 @@ conn_request(struct conn *c, size_t len)
 		conn_reply_error(c, status, NULL);
 		return;
 	}
-	if (r->conf->https_redirect && c->ssl == NULL &&
+	/*
+	 * Health on every listener (a load balancer may check over plain
+	 * HTTP), whatever route or file the path would name otherwise.  The
+	 * query string is not part of the path.
+	 */
+	r->health = r->conf->health != NULL && r->http.path != NULL &&
+	    strcmp(r->http.path, r->conf->health) == 0;
+	if (!r->health && r->conf->https_redirect && c->ssl == NULL &&
 	    conn_https_redirect(c) == 0)
 		return;
-	if (r->http.path != NULL)
+	if (r->http.path != NULL && !r->health)
 		r->route = conf_route_match(r->conf, r->http.path);
 	if (r->route != NULL && conn_route_slash(c) == 0)
 		return;
@@ -2354,6 +2422,14 @@ int
 server_ready(struct server *srv)
 {
 	return dcgi_hello(srv->dcgi);
+}
+
+unsigned
+server_health(const struct server *srv)
+{
+	/* queues_ready() is 1 without queues: a server process has none. */
+	return dcgi_health(srv->dcgi) | (queues_ready(srv->queues) ? 0 :
+	    DCGI_DOWN_REDIS);
 }
 
 void

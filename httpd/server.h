@@ -40,6 +40,13 @@ struct dcgi	*server_dcgi(struct server *);
 /* A server process is ready: tell the engine. */
 int		 server_ready(struct server *);
 
+/*
+ * Health: what keeps this node from taking work besides draining
+ * (DCGI_DOWN_* of dcgi.h), as this process knows it: the engine process
+ * tells its server processes (engine_health()).
+ */
+unsigned	 server_health(const struct server *);
+
 /* What STATUS= tells systemd. */
 struct server_stats {
 	size_t		 conns;

@@ -484,8 +484,8 @@ FN = ("/bin/sh -c \"read line; echo \\\"ran=$line attempt=$DCGI_ATTEMPT\\\" >&2;
       "case $line in slow*) sleep 4;; esac; exit 0\"")
 QCONF = ("Listen 127.0.0.1:{port}\nDocumentRoot {root}\nMimeTypes {repo}/conf/mime.types\n"
          "AccessLog off\nErrorLog {tmp}/error.log\nRedis 127.0.0.1:%d\n"
-         "<Queue jobs>\n Image dcgi-test/busybox\n Command %s\n Concurrency 2\n</Queue>\n"
-         "<Queue other>\n Image dcgi-test/busybox\n Command %s\n</Queue>\n")
+         "<Queue jobs>\n Type list\n Image dcgi-test/busybox\n Command %s\n Concurrency 2\n</Queue>\n"
+         "<Queue other>\n Type list\n Image dcgi-test/busybox\n Command %s\n</Queue>\n")
 cli("DEL", "jobs", "jobs:processing", "jobs:dead")
 srv = Server(QCONF % (rport, FN, FN))
 readlog = lambda: open(os.path.join(srv.tmpdir, "error.log"), errors="replace").read()

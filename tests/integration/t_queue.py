@@ -59,7 +59,7 @@ FN = ("/bin/sh -c \"read line; echo \\\"item=$line queue=$DCGI_QUEUE id=$DCGI_IT
       "fail-*) [ $DCGI_ATTEMPT -ge ${line#fail-} ] || exit 1;; esac; exit 0\"")
 CONF = ("Listen 127.0.0.1:{port}\nDocumentRoot {root}\nMimeTypes {repo}/conf/mime.types\n"
         "AccessLog off\nErrorLog {tmp}/error.log\nRedis 127.0.0.1:%d\n"
-        "<Queue jobs>\n Image dcgi-test/busybox\n Command %s\n Concurrency 2\n Retries 2\n"
+        "<Queue jobs>\n Type list\n Image dcgi-test/busybox\n Command %s\n Concurrency 2\n Retries 2\n"
         "</Queue>\n" % (rport, FN))
 
 cli("DEL", "jobs", "jobs:processing", "jobs:dead")

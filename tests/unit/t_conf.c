@@ -456,6 +456,21 @@ test_errors(void)
 		  "the socket path must be absolute" },
 		{ L "Redis a b\n", "httpd.conf:2: ",
 		  "Redis takes 1 argument, got 2" },
+		{ L "Health relative\n", "httpd.conf:2: ",
+		  "Health: bad path \"relative\" (an absolute URL path" },
+		{ L "Health /a?b\n", "httpd.conf:2: ",
+		  "Health: bad path \"/a?b\"" },
+		{ L "Health /a#b\n", "httpd.conf:2: ", "Health: bad path" },
+		{ L "Health /a%20b\n", "httpd.conf:2: ", "Health: bad path" },
+		{ L "Health /a/../b\n", "httpd.conf:2: ", "Health: bad path" },
+		{ L "Health \"/a b\"\n", "httpd.conf:2: ",
+		  "Health: bad path \"/a b\" (no spaces or control" },
+		{ L "Health\n", "httpd.conf:2: ",
+		  "Health takes 1 argument, got 0" },
+		{ L "Health /a /b\n", "httpd.conf:2: ",
+		  "Health takes 1 argument, got 2" },
+		{ L "Health /a\nHealth /b\n", "httpd.conf:3: ",
+		  "Health given twice" },
 		{ L "MaxStarting 0\n", "httpd.conf:2: ",
 		  "MaxStarting: 0 is out of range (1 to 1000)" },
 		{ L "MaxContainers 0\n", "httpd.conf:2: ",
@@ -653,6 +668,23 @@ test_errors(void)
 		  "Retries: \"x\" is not a number" },
 		{ Q("Memory 2m\n"), "httpd.conf:5: ",
 		  "Memory: 2m is out of range" },
+		{ Q("Type fifo\n"), "httpd.conf:5: ",
+		  "Type: bad type \"fifo\" (stream or list)" },
+		{ Q("Type list\nType stream\n"), "httpd.conf:6: ",
+		  "Type given twice" },
+		{ Q("Group \"a b\"\n"), "httpd.conf:5: ",
+		  "Group: bad name \"a b\"" },
+		{ Q("Group\n"), "httpd.conf:5: ", "Group takes 1 argument" },
+		{ Q("ClaimAfter 500ms\n"), "httpd.conf:5: ",
+		  "ClaimAfter: 500ms is out of range (1s to 24h)" },
+		{ Q("ClaimAfter soon\n"), "httpd.conf:5: ", "ClaimAfter: " },
+		{ R("ClaimAfter 5s\n"), "httpd.conf:4: ", "ClaimAfter is not "
+		  "valid inside <Route> (only inside <Queue>)" },
+		{ L "Consumer \"node 1\"\n", "httpd.conf:2: ",
+		  "Consumer: bad name \"node 1\"" },
+		{ L "Consumer a\nConsumer b\n", "httpd.conf:3: ",
+		  "Consumer given twice" },
+		{ Q("Consumer a\n"), "httpd.conf:5: ", "Consumer is not valid" },
 		{ Q("Concurrency 1\nConcurrency 2\n"), "httpd.conf:6: ",
 		  "Concurrency given twice (first at httpd.conf:5)" },
 	};
@@ -984,6 +1016,7 @@ test_defaults(void)
 	is_str(c->tls_key, NULL, "no TLS key");
 	is_str(c->docker_host, NULL, "DockerHost default");
 	is_str(c->redis, "unix:/run/redis.sock", "Redis unix socket");
+	is_str(c->health, NULL, "Health default: none");
 	is_int(c->max_containers, 64, "MaxContainers default");
 	is_int(c->max_connections, 1024, "MaxConnections default");
 	is_int(c->max_request_line, 8192, "MaxRequestLine default");
@@ -1004,6 +1037,10 @@ test_defaults(void)
 	is_int(c->max_starting, CONF_MAX_STARTING, "MaxStarting default");
 	is_int(c->queues[0].concurrency, 1, "Concurrency default");
 	is_int(c->queues[0].retries, 3, "Retries default");
+	is_int(c->queues[0].type, CONF_Q_STREAM, "Type default: stream");
+	is_str(c->queues[0].group, NULL, "Group default (dcgi)");
+	is_int(c->queues[0].claim_after_ms, 60000, "ClaimAfter default");
+	is_str(c->consumer, NULL, "Consumer default (host name and an id)");
 	for (i = 0; i < 2; i++) {
 		run = i == 0 ? &c->routes[0].run : &c->queues[0].run;
 		is_str(run->command == NULL ? NULL : "set", NULL,
@@ -1026,6 +1063,25 @@ test_defaults(void)
 		ok(run->mounts == NULL && run->nmounts == 0, "%s: no Mount",
 		    i ? "queue" : "route");
 	}
+	conf_unref(c);
+
+	c = load("Listen 8080\nRedis h:1\nConsumer node-1.a:b_c\n<Queue q>\n"
+	    "Image x\nType list\nGroup g.1\nClaimAfter 90s\n</Queue>\n", &e);
+	ok(c != NULL, "Consumer, Type, Group and ClaimAfter load");
+	show_errs(&e);
+	if (c != NULL) {
+		is_str(c->consumer, "node-1.a:b_c", "Consumer NAME");
+		is_int(c->queues[0].type, CONF_Q_LIST, "Type list");
+		is_str(c->queues[0].group, "g.1", "Group NAME");
+		is_int(c->queues[0].claim_after_ms, 90000, "ClaimAfter 90s");
+	}
+	conf_unref(c);
+
+	c = load("Listen 8080\nhealth /-/health.z_1\n", &e);
+	ok(c != NULL, "Health loads");
+	show_errs(&e);
+	if (c != NULL)
+		is_str(c->health, "/-/health.z_1", "Health PATH");
 	conf_unref(c);
 }
 
