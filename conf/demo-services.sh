@@ -69,6 +69,22 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 		i=$((i + 1))
 	done
 fi
+# Votes queued by an earlier dcgi went onto the list "votes" (and
+# votes:processing); the queue is a stream now: they move onto it.
+n=$(redis-cli -h 127.0.0.1 -p 6379 EVAL "
+if redis.call('TYPE', KEYS[1]).ok ~= 'list' then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[3])
+local n = 0
+for _, k in ipairs({KEYS[2], KEYS[3]}) do
+	local v = redis.call('LPOP', k)
+	while v do
+		redis.call('XADD', KEYS[1], '*', 'item', v)
+		n = n + 1
+		v = redis.call('LPOP', k)
+	end
+end
+return n" 3 votes votes:processing votes:migrating)
+[ "${n:-0}" = 0 ] || say "moved $n queued votes from the list votes onto the stream votes"
 
 # PostgreSQL: Debian's cluster 15/main listens on localhost:5432.
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """vote: a CGI program (RFC 3875).  GET shows two options and this
 voter's choice; POST vote=a|b queues {"voter_id", "vote", "ts"} on the
-Redis list `votes` and sends the browser back to the form (303).
+Redis stream `votes` and sends the browser back to the form (303).
 
 Environment: OPTION_A, OPTION_B (Cats, Dogs), REDIS_HOST, REDIS_PORT
 (127.0.0.1, 6379).  The voter is known by the cookie voter_id."""
@@ -105,7 +105,8 @@ def main():
         r = redis.Redis(host=os.environ.get("REDIS_HOST", "127.0.0.1"),
                         port=int(os.environ.get("REDIS_PORT", "6379")),
                         socket_timeout=3, socket_connect_timeout=3)
-        r.rpush("votes", item)
+        # The stream the queue reads (<Queue votes>, Type stream).
+        r.xadd("votes", {"item": item})
     except redis.RedisError as e:
         print("vote: redis: %s" % e, file=sys.stderr)
         reply("503 Service Unavailable", ["Content-Type: text/html; charset=utf-8",

@@ -124,8 +124,10 @@ want = (want[0], want[1] + 1)
 t.ok(wait_until(lambda: counts() == want, 120, 0.5),
      "exact counts after the queue drained: %s, want %s" % (counts(), want))
 # The counts can be right while the last runs are still being acknowledged.
-left = lambda: app.redis.cli("LLEN", "votes:processing")
-t.ok(wait_until(lambda: left() == "0", 60, 0.5), "nothing left in processing (%s)" % left())
+left = lambda: app.redis.cli("XPENDING", "votes", "dcgi").split("\n")[0]
+t.ok(wait_until(lambda: left() == "0", 60, 0.5), "nothing left pending (%s)" % left())
+t.ok(wait_until(lambda: app.redis.cli("XLEN", "votes") == "0", 60, 0.5),
+     "and the stream is empty: each entry went once it was stored")
 
 # Redis restarts and PostgreSQL goes away for a while: nothing is lost.
 more = [Voter() for _ in range(20)]
@@ -135,7 +137,19 @@ app.pg.stop()
 for vt in more[10:]:
     vt.vote("b")
 app.redis.stop()
-time.sleep(1)
+# While Redis is away a vote cannot be taken: 503, never a 303 for a vote
+# that was not stored (and it is not counted below).
+down = []
+for _ in range(3):
+    try:
+        urllib.request.build_opener(NoRedirect).open(urllib.request.Request(
+            "http://127.0.0.1:%d/vote" % port, data=b"vote=a"), timeout=60)
+        down.append(200)
+    except urllib.error.HTTPError as e:
+        down.append(e.code)
+    except OSError:
+        down.append(None)
+t.ok(down == [503, 503, 503], "POST /vote while Redis is down: 503 each time (%s)" % down)
 app.redis.start()
 time.sleep(4)
 app.pg.start()
@@ -146,11 +160,11 @@ t.ok(wait_until(lambda: counts() == want, 120, 0.5),
 log = app.log()
 t.ok("unreachable" in log and "is back" in log, "the Redis outage is in the log")
 t.ok("attempt 1 failed" in log, "votes that met the PostgreSQL outage were retried")
-t.is_(app.redis.cli("LLEN", "votes:dead"), "0", "no vote ended in votes:dead")
+t.is_(app.redis.cli("XLEN", "votes:dead"), "0", "no vote ended in votes:dead")
 
 # A poison item.
-app.redis.cli("RPUSH", "votes", '{"voter_id": "x y", "vote": "c"}')
-t.ok(wait_until(lambda: app.redis.cli("LLEN", "votes:dead") == "1", 60, 0.5),
+app.redis.cli("XADD", "votes", "*", "item", '{"voter_id": "x y", "vote": "c"}')
+t.ok(wait_until(lambda: app.redis.cli("XLEN", "votes:dead") == "1", 60, 0.5),
      "a poison item ends in votes:dead")
 t.ok(counts() == want, "and counts nothing")
 

@@ -8,7 +8,7 @@ no capabilities, no-new-privileges).
 
   vote               GET shows both options (escaped) and the voter's
                      choice; POST vote=a pushes one JSON item onto the Redis
-                     list "votes" and answers 303 with the voter_id cookie;
+                     stream "votes" and answers 303 with the voter_id cookie;
                      a bad choice is 400; Redis away is 503.
   record-vote-task   a valid item is stored (exit 0); the same voter's new
                      vote replaces it, an older one does not; malformed
@@ -288,15 +288,17 @@ def main(redis, pg):
     t.ok("httponly" in voter[2] and voter[2].get("samesite", "").lower() == "lax" and
          voter[2].get("path") == "/", "HttpOnly, SameSite=Lax, Path=/: %r" % (voter[2],))
     t.is_(cookies.get("vote", ("", ""))[1], "a", "and the vote cookie")
-    t.is_(redis.cli("LLEN", "votes"), "1", "one item on the Redis list votes")
-    first = redis.cli("LINDEX", "votes", "0")
+    t.is_(redis.cli("XLEN", "votes"), "1", "one entry on the Redis stream votes")
+    entries = lambda: [x for x in redis.cli("XRANGE", "votes", "-", "+").splitlines()
+                       if x.startswith("{")]
+    first = entries()[0] if entries() else ""
     item = json.loads(first) if first.startswith("{") else {}
     t.ok(item.get("voter_id") == voter[1] and item.get("vote") == "a" and
          set(item) <= {"voter_id", "vote", "ts"}, "the item: %s" % first)
 
     r = cgi("dcgi/vote", cgi_env("POST", "/vote", body=b"vote=b",
                                  cookie="voter_id=%s; vote=a" % voter[1], **venv), b"vote=b")
-    second = redis.cli("LINDEX", "votes", "1")
+    second = entries()[1] if len(entries()) > 1 else ""
     item2 = json.loads(second) if second.startswith("{") else {}
     t.ok(r.status == 303 and item2.get("voter_id") == voter[1] and item2.get("vote") == "b",
          "the same voter votes b: the cookie's voter_id is kept") or t.diag(r.why())
@@ -304,7 +306,7 @@ def main(redis, pg):
     for body in (b"vote=x", b"", b"vote=ab", b"other=a"):
         r = cgi("dcgi/vote", cgi_env("POST", "/vote", body=body, **venv), body)
         t.ok(r.status == 400, "vote POST %r: 400" % body) or t.diag(r.why())
-    t.is_(redis.cli("LLEN", "votes"), "2", "nothing pushed for bad votes")
+    t.is_(redis.cli("XLEN", "votes"), "2", "nothing added for bad votes")
 
     dead = dict(venv, REDIS_PORT=str(free_port()))
     r = cgi("dcgi/vote", cgi_env("POST", "/vote", body=b"vote=a", **dead), b"vote=a", timeout=60)
