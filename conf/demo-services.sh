@@ -70,10 +70,16 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 	done
 fi
 # Votes queued by an earlier dcgi went onto the list "votes" (and
-# votes:processing); the queue is a stream now: they move onto it.
+# votes:processing); the queue is a stream now: they move onto it.  Its
+# dead letters were a list too: kept, renamed votes:dead:list, as the
+# stream's dead letters go to the stream votes:dead.
 n=$(redis-cli -h 127.0.0.1 -p 6379 EVAL "
-if redis.call('TYPE', KEYS[1]).ok ~= 'list' then return 0 end
-redis.call('RENAME', KEYS[1], KEYS[3])
+local t = redis.call('TYPE', KEYS[1]).ok
+if t ~= 'list' and t ~= 'none' then return 0 end
+if redis.call('TYPE', KEYS[4]).ok == 'list' then
+	redis.call('RENAME', KEYS[4], KEYS[4] .. ':list')
+end
+if t == 'list' then redis.call('RENAME', KEYS[1], KEYS[3]) end
 local n = 0
 for _, k in ipairs({KEYS[2], KEYS[3]}) do
 	local v = redis.call('LPOP', k)
@@ -83,7 +89,7 @@ for _, k in ipairs({KEYS[2], KEYS[3]}) do
 		v = redis.call('LPOP', k)
 	end
 end
-return n" 3 votes votes:processing votes:migrating)
+return n" 4 votes votes:processing votes:migrating votes:dead)
 [ "${n:-0}" = 0 ] || say "moved $n queued votes from the list votes onto the stream votes"
 
 # PostgreSQL: Debian's cluster 15/main listens on localhost:5432.

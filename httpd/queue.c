@@ -11,12 +11,19 @@
  * XACK and XDEL (one MULTI).  While held, its idle time is reset every
  * ClaimAfter/3 (XCLAIM ... JUSTID, only while still ours); an entry idle
  * longer than ClaimAfter (its consumer died or stalled) is taken over
- * with XAUTOCLAIM by any node, which looks every second or so.  At start
- * a node first takes back what is still pending on its own name.  An
- * entry delivered more than Retries + 1 times, or whose run failed as
- * often, goes to the stream NAME:dead with the reason.  Delivery is at
- * least once: an entry runs again when its node died after the run but
- * before the XACK.
+ * with XAUTOCLAIM by any node with room (2 x Concurrency held at most),
+ * which looks every second or so, except in the first ClaimAfter/3 + 5 s
+ * after its own Redis connection came back (after an outage everything
+ * looks idle: each node renews its own first, at once).  An entry the
+ * renewal finds taken over is dropped here unless it runs.  At start a
+ * node first takes back what is still pending on its own name; at a stop
+ * it releases what it holds and will not run (idle ClaimAfter, its runs
+ * as its deliveries).  An entry delivered more than Retries + 1 times, or
+ * whose run failed as often, goes to the stream NAME:dead with the
+ * reason, written before the XACK (a script), so that a dead letter that
+ * cannot be written leaves the entry pending.  Delivery is at least
+ * once: an entry runs again when its node died after the run but before
+ * the XACK.
  *
  * Type list: producers RPUSH items onto NAME.  One connection per queue
  * waits in BLMOVE NAME NAME:processing LEFT RIGHT; an item stays in
@@ -105,6 +112,9 @@ struct qop {
 	struct qworker	 *w;
 	int		  dead;
 	int		  keep;		/* stream: XACK only, no XDEL */
+	int		  release;	/* stream, at a stop: no XACK, but idle
+					   ClaimAfter and RETRYCOUNT deliveries,
+					   for another node to take at once */
 	char		 *data;
 	size_t		  len;
 	char		  id[48];	/* stream: the entry */
@@ -152,11 +162,16 @@ struct queues {
 	int		  stopping;
 	unsigned long long seq;
 	char		  consumer[256];	/* stream: this node's name */
+	int		  inflight;	/* ops handed to hiredis, not answered */
+	int		  cmd_lost;	/* the command connection went */
+	int64_t		  cmd_back;	/* loop_now() it came back after that */
 };
 
 static void	q_connect(struct queues *, struct qredis *);
 static void	q_fetch(struct qworker *);
 static void	q_flush_ops(struct queues *);
+static void	q_op_wait(struct queues *, struct qop *);
+static void	q_beat(struct qworker *);
 
 static const char *
 q_group(const struct qworker *w)
@@ -253,9 +268,11 @@ q_disconnected(const redisAsyncContext *ac, int status)
 		r->w->grouping = 0;
 		if (r->w->ownback == 1)
 			r->w->ownback = 0;
-	} else
+	} else {
+		r->qs->cmd_lost = 1;
 		for (size_t i = 0; i < r->qs->nw; i++)
 			r->qs->w[i].claiming = 0;
+	}
 	q_lost(r->qs, ac->errstr[0] ? ac->errstr : "connection closed");
 }
 
@@ -341,6 +358,14 @@ q_pinged(redisAsyncContext *ac, void *reply, void *pd)
 					q_fetch(&qs->w[i]);
 			}
 		}
+		if (qs->cmd_lost) {
+			/* Back: renew at once what is held (q_claim_tick()). */
+			qs->cmd_lost = 0;
+			qs->cmd_back = loop_now(qs->loop);
+			for (size_t i = 0; i < qs->nw; i++)
+				if (qs->w[i].stream)
+					q_beat(&qs->w[i]);
+		}
 		q_flush_ops(qs);
 	} else if (qs->requeued)
 		q_fetch(r->w);
@@ -386,6 +411,33 @@ q_connect(struct queues *qs, struct qredis *r)
 
 /* ----- acknowledgements ----- */
 
+/*
+ * A stream entry settled: into NAME:dead first when ARGV[3] is 1 (so
+ * that an entry whose dead letter cannot be written, NAME:dead being no
+ * stream, stays pending), then XACK, then XDEL unless ARGV[4] is 1.
+ */
+static const char q_settle_lua[] =
+    "if ARGV[3] == '1' then redis.call('XADD', KEYS[2], '*', 'item', "
+    "ARGV[5], 'reason', ARGV[6], 'id', ARGV[2], 'consumer', ARGV[7], "
+    "'deliveries', ARGV[8]) end "
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) "
+    "if ARGV[4] ~= '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end "
+    "return 1";
+
+/* A stream entry this node will not run (a stop): still pending, but
+ * idle ARGV[4] ms with ARGV[5] deliveries, if it is still ours. */
+static const char q_release_lua[] =
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1) "
+    "if p[1] and p[1][2] == ARGV[2] then "
+    "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', "
+    "ARGV[4], 'RETRYCOUNT', ARGV[5], 'JUSTID') return 1 end "
+    "return 0";
+
+/* A list item to NAME:dead: pushed there first, then out of processing. */
+static const char q_dead_list_lua[] =
+    "redis.call('RPUSH', KEYS[2], ARGV[1]) "
+    "redis.call('LREM', KEYS[1], 1, ARGV[1]) return 1";
+
 static void
 q_op_done(redisAsyncContext *ac, void *reply, void *pd)
 {
@@ -393,64 +445,71 @@ q_op_done(redisAsyncContext *ac, void *reply, void *pd)
 	redisReply *rp = reply;
 	(void)ac;
 
+	op->w->qs->inflight--;
 	if (rp == NULL) {
 		/* Lost with the connection: it goes again when Redis is back. */
-		struct queues *qs = op->w->qs;
-		op->next = NULL;
-		if (qs->opstail)
-			qs->opstail->next = op;
-		else
-			qs->ops = op;
-		qs->opstail = op;
+		q_op_wait(op->w->qs, op);
 		return;
 	}
 	if (rp->type == REDIS_REPLY_ERROR)
-		log_error("queue %s: Redis refused an update: %s", op->w->q->name,
-		    rp->str);
+		log_msg(LOG_LV_ERROR, op->id[0] ? op->id : NULL, "queue %s: Redis "
+		    "refused to %s: %s%s", op->w->q->name, op->release ?
+		    "release an entry" : op->dead ? "move an item to its dead "
+		    "letters" : "acknowledge an item", rp->str, op->dead ?
+		    " (the item stays pending or in processing)" : "");
 	free(op->data);
 	free(op);
+}
+
+/* op waits for Redis (q_flush_ops()). */
+static void
+q_op_wait(struct queues *qs, struct qop *op)
+{
+	op->next = NULL;
+	if (qs->opstail)
+		qs->opstail->next = op;
+	else
+		qs->ops = op;
+	qs->opstail = op;
 }
 
 static void
 q_send_op(struct queues *qs, struct qop *op)
 {
+	int rc;
+
 	if (!qs->cmd.ready || qs->cmd.ac == NULL) {
-		op->next = NULL;
-		if (qs->opstail)
-			qs->opstail->next = op;
-		else
-			qs->ops = op;
-		qs->opstail = op;
+		q_op_wait(qs, op);
 		return;
 	}
-	if (op->w->stream) {
-		/* MULTI/EXEC: acknowledged and gone, or in NAME:dead too. */
-		const char *name = op->w->q->name, *group = q_group(op->w);
+	if (op->w->stream && op->release) {
+		char idle[24], count[16];
 
-		redisAsyncCommand(qs->cmd.ac, NULL, NULL, "MULTI");
-		if (op->dead)
-			redisAsyncCommand(qs->cmd.ac, NULL, NULL, "XADD %s * "
-			    "item %b reason %s id %s consumer %s deliveries %d",
-			    op->w->deadlist, op->data != NULL ? op->data : "",
-			    op->len, op->why, op->id, qs->consumer,
-			    op->deliveries);
-		redisAsyncCommand(qs->cmd.ac, NULL, NULL, "XACK %s %s %s",
-		    name, group, op->id);
-		if (!op->keep)
-			redisAsyncCommand(qs->cmd.ac, NULL, NULL, "XDEL %s %s",
-			    name, op->id);
-		redisAsyncCommand(qs->cmd.ac, q_op_done, op, "EXEC");
-	} else if (op->dead) {
-		/* MULTI/EXEC: the item is in exactly one of the two lists. */
-		redisAsyncCommand(qs->cmd.ac, NULL, NULL, "MULTI");
-		redisAsyncCommand(qs->cmd.ac, NULL, NULL, "LREM %s 1 %b",
-		    op->w->processing, op->data, op->len);
-		redisAsyncCommand(qs->cmd.ac, NULL, NULL, "RPUSH %s %b",
+		snprintf(idle, sizeof(idle), "%lld",
+		    (long long)op->w->q->claim_after_ms);
+		snprintf(count, sizeof(count), "%d", op->deliveries);
+		rc = redisAsyncCommand(qs->cmd.ac, q_op_done, op, "EVAL %s 1 %s "
+		    "%s %s %s %s %s", q_release_lua, op->w->q->name,
+		    q_group(op->w), qs->consumer, op->id, idle, count);
+	} else if (op->w->stream)
+		rc = redisAsyncCommand(qs->cmd.ac, q_op_done, op, "EVAL %s 2 %s "
+		    "%s %s %s %d %d %b %s %s %d", q_settle_lua, op->w->q->name,
+		    op->w->deadlist, q_group(op->w), op->id, op->dead, op->keep,
+		    op->data != NULL ? op->data : "", op->len, op->why,
+		    qs->consumer, op->deliveries);
+	else if (op->dead)
+		rc = redisAsyncCommand(qs->cmd.ac, q_op_done, op, "EVAL %s 2 %s "
+		    "%s %b", q_dead_list_lua, op->w->processing,
 		    op->w->deadlist, op->data, op->len);
-		redisAsyncCommand(qs->cmd.ac, q_op_done, op, "EXEC");
-	} else
-		redisAsyncCommand(qs->cmd.ac, q_op_done, op, "LREM %s 1 %b",
+	else
+		rc = redisAsyncCommand(qs->cmd.ac, q_op_done, op, "LREM %s 1 %b",
 		    op->w->processing, op->data, op->len);
+	if (rc != REDIS_OK) {
+		/* The connection is going: again when Redis is back. */
+		q_op_wait(qs, op);
+		return;
+	}
+	qs->inflight++;
 }
 
 static void
@@ -483,6 +542,26 @@ q_item_free(struct qitem *it)
 		w->active--;
 	free(it->data);
 	free(it);
+}
+
+/*
+ * An item this node stops holding without an end (a stop): a list's
+ * stays in processing for the next start; a stream entry is released,
+ * to be taken over at once, with as many deliveries as it had runs.
+ */
+static void
+q_drop(struct qitem *it)
+{
+	struct qop *op;
+
+	if (it->w->stream && (op = calloc(1, sizeof(*op))) != NULL) {
+		op->w = it->w;
+		op->release = 1;
+		op->deliveries = it->attempt;
+		snprintf(op->id, sizeof(op->id), "%s", it->id);
+		q_send_op(it->w->qs, op);
+	}
+	q_item_free(it);
 }
 
 /*
@@ -570,8 +649,8 @@ q_done(struct loop_task *t)
 	    "again in %llds", w->q->name, it->attempt, reason,
 	    (long long)delay / 1000);
 	if (w->qs->stopping) {
-		/* Left in processing: the next start takes it up again. */
-		q_item_free(it);
+		/* Left for the next start, or another node. */
+		q_drop(it);
 		return;
 	}
 	loop_timer_set(w->qs->loop, &it->retry, delay);
@@ -591,7 +670,7 @@ q_run(struct qitem *it)
 	struct queues *qs = it->w->qs;
 
 	if (qs->stopping) {
-		q_item_free(it);	/* stays in processing for the next start */
+		q_drop(it);	/* for the next start, or another node */
 		return;
 	}
 
@@ -616,10 +695,10 @@ q_run(struct qitem *it)
 /*
  * A new item of w: `data` (copied), the stream entry `id` or NULL, run
  * `attempts` times before (deliveries before this one).  Once it has had
- * Retries + 1 of them, it goes to NAME:dead without a run.  NULL when
- * there is no memory (the item stays pending, or in processing).
+ * Retries + 1 of them, it goes to NAME:dead without a run.  -1 when there
+ * is no memory (the item stays pending, or in processing).
  */
-static struct qitem *
+static int
 q_item_new(struct qworker *w, const char *data, size_t len, const char *id,
     int attempts)
 {
@@ -630,7 +709,7 @@ q_item_new(struct qworker *w, const char *data, size_t len, const char *id,
 		free(it);
 		log_error("queue %s: out of memory; the item stays %s",
 		    w->q->name, w->stream ? "pending" : "in processing");
-		return NULL;
+		return -1;
 	}
 	memcpy(it->data, data, len);
 	it->data[len] = '\0';
@@ -655,10 +734,10 @@ q_item_new(struct qworker *w, const char *data, size_t len, const char *id,
 		log_msg(LOG_LV_ERROR, it->id, "queue %s: item %s: moved to %s",
 		    w->q->name, it->why, w->deadlist);
 		q_settle(it, 1);
-		return NULL;
+		return 0;
 	}
 	q_run(it);
-	return it;
+	return 0;
 }
 
 static void
@@ -685,7 +764,7 @@ q_fetched(redisAsyncContext *ac, void *reply, void *pd)
 		return;
 	}
 	if (rp->type == REDIS_REPLY_STRING &&
-	    q_item_new(w, rp->str, rp->len, NULL, 0) == NULL)
+	    q_item_new(w, rp->str, rp->len, NULL, 0) == -1)
 		return;
 	q_fetch(w);	/* a nil reply (the timeout): ask again */
 }
@@ -700,10 +779,10 @@ static const char q_claim_lua[] =
     "local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], "
     "ARGV[3], ARGV[4], 'COUNT', ARGV[5]) "
     "local out = {r[1]} "
-    "for _, e in ipairs(r[2]) do "
+    "for _, e in ipairs(r[2]) do if e then "
     "local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1) "
     "local n = 1 if p[1] then n = p[1][4] end "
-    "table.insert(out, {e[1], e[2], n}) end "
+    "table.insert(out, {e[1], e[2], n}) end end "
     "return out";
 
 /* What is still pending on this consumer (a start after a stop or a
@@ -719,15 +798,16 @@ static const char q_ownback_lua[] =
     "return out";
 
 /* The entries ARGV[3...] that are still this consumer's are fresh again
- * (their idle time 0), so that no other node takes them over. */
+ * (their idle time 0), so that no other node takes them over; the answer
+ * is those that are no longer ours (taken over, or done by another). */
 static const char q_beat_lua[] =
-    "local n = 0 "
+    "local gone = {} "
     "for i = 3, #ARGV do "
     "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1) "
     "if p[1] and p[1][2] == ARGV[2] then "
     "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID') "
-    "n = n + 1 end end "
-    "return n";
+    "else table.insert(gone, ARGV[i]) end end "
+    "return gone";
 
 static int
 q_holds(const struct qworker *w, const char *id)
@@ -793,8 +873,13 @@ static void
 q_taken(struct qworker *w, const redisReply *rp, const char *how)
 {
 	if (rp->type != REDIS_REPLY_ARRAY || rp->elements < 1) {
-		log_error("queue %s: %s: %s", w->q->name, how,
-		    rp->type == REDIS_REPLY_ERROR ? rp->str : "a strange answer");
+		if (rp->type == REDIS_REPLY_ERROR &&
+		    strstr(rp->str, "NOGROUP") != NULL)
+			w->grouped = 0;		/* q_fetch() makes it again */
+		else
+			log_error("queue %s: %s: %s", w->q->name, how,
+			    rp->type == REDIS_REPLY_ERROR ? rp->str :
+			    "a strange answer");
 		return;
 	}
 	if (rp->element[0]->type == REDIS_REPLY_STRING &&
@@ -833,36 +918,69 @@ q_claim_tick(struct loop_timer *t)
 	struct qworker *w = LOOP_OWNER(t, struct qworker, claim);
 	struct queues *qs = w->qs;
 	int64_t every = w->q->claim_after_ms / 2;
+	int room = 2 * w->q->concurrency - w->running;
 	char idle[24], count[16];
 
 	if (qs->stopping)
 		return;
 	loop_timer_set(qs->loop, &w->claim, every < Q_CLAIM_MAX_MS ? every :
 	    Q_CLAIM_MAX_MS);
-	/* Held beyond Concurrency are at most as many again. */
+	/*
+	 * Held beyond Concurrency are at most as many again.  After an
+	 * outage every entry looks idle: the other nodes get the time to
+	 * come back (their backoff) and to renew theirs first.
+	 */
 	if (w->claiming || !w->grouped || w->ownback != 2 || !qs->cmd.ready ||
-	    qs->cmd.ac == NULL || w->running >= 2 * w->q->concurrency)
+	    qs->cmd.ac == NULL || room <= 0 || (qs->cmd_back != 0 &&
+	    loop_now(qs->loop) - qs->cmd_back < w->q->claim_after_ms / 3 +
+	    Q_RECONNECT_MAX_MS))
 		return;
 	snprintf(idle, sizeof(idle), "%lld", (long long)w->q->claim_after_ms);
-	snprintf(count, sizeof(count), "%d", w->q->concurrency);
+	snprintf(count, sizeof(count), "%d", room);
 	if (redisAsyncCommand(qs->cmd.ac, q_claimed, w, "EVAL %s 1 %s %s %s "
 	    "%s %s %s", q_claim_lua, w->q->name, q_group(w), qs->consumer,
 	    idle, w->cursor, count) == REDIS_OK)
 		w->claiming = 1;
 }
 
+/* The beat's answer: entries another node has now.  One that is not
+ * running here is dropped (the other runs it); a running one ends. */
 static void
-q_beat_tick(struct loop_timer *t)
+q_beaten(redisAsyncContext *ac, void *reply, void *pd)
 {
-	struct qworker *w = LOOP_OWNER(t, struct qworker, beat);
+	struct qworker *w = pd;
+	redisReply *rp = reply;
+	struct qitem *it, *next;
+	(void)ac;
+
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY || w->qs->stopping)
+		return;
+	for (size_t i = 0; i < rp->elements; i++) {
+		if (rp->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		for (it = w->items; it != NULL; it = next) {
+			next = it->next;
+			if (strcmp(it->id, rp->element[i]->str) != 0 ||
+			    it->job != NULL || it->task.posted)
+				continue;
+			log_msg(LOG_LV_WARN, it->id, "queue %s: taken over by "
+			    "another node (this one was away longer than "
+			    "ClaimAfter): left to it", w->q->name);
+			q_item_free(it);
+		}
+	}
+	q_fetch(w);
+}
+
+/* Renew the idle time of what w holds (q_beat_lua). */
+static void
+q_beat(struct qworker *w)
+{
 	struct queues *qs = w->qs;
 	const char **argv;
 	size_t *lens, argc = 0, n = 6 + (size_t)w->running;
 	struct qitem *it;
 
-	if (qs->stopping && w->items == NULL)
-		return;
-	loop_timer_set(qs->loop, &w->beat, w->q->claim_after_ms / 3);
 	if (w->items == NULL || !qs->cmd.ready || qs->cmd.ac == NULL)
 		return;
 	if ((argv = calloc(n, sizeof(*argv))) == NULL ||
@@ -880,9 +998,21 @@ q_beat_tick(struct loop_timer *t)
 		argv[argc++] = it->id;
 	for (size_t i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
-	redisAsyncCommandArgv(qs->cmd.ac, NULL, NULL, (int)argc, argv, lens);
+	redisAsyncCommandArgv(qs->cmd.ac, q_beaten, w, (int)argc, argv, lens);
 	free(argv);
 	free(lens);
+}
+
+static void
+q_beat_tick(struct loop_timer *t)
+{
+	struct qworker *w = LOOP_OWNER(t, struct qworker, beat);
+	struct queues *qs = w->qs;
+
+	if (qs->stopping && w->items == NULL)
+		return;
+	loop_timer_set(qs->loop, &w->beat, w->q->claim_after_ms / 3);
+	q_beat(w);
 }
 
 static void
@@ -945,9 +1075,9 @@ q_read(redisAsyncContext *ac, void *reply, void *pd)
 		return;
 	}
 	if (rp->type == REDIS_REPLY_ARRAY && w->qs->stopping) {
-		log_info("queue %s: entries came as dcgid stops; they stay "
-		    "pending for the next start or another node", w->q->name);
-		return;
+		/* Released (q_drop()), for another node or the next start. */
+		log_info("queue %s: entries came as dcgid stops; they are "
+		    "left to another node or the next start", w->q->name);
 	}
 	/* [[NAME, [entry...]]], or nil after BLOCK */
 	if (rp->type == REDIS_REPLY_ARRAY)
@@ -1157,12 +1287,12 @@ queues_stop(struct queues *qs)
 
 		loop_timer_del(qs->loop, &qs->w[i].wait);
 		loop_timer_del(qs->loop, &qs->w[i].claim);
-		/* Items waiting for a retry stay in processing or pending
-		 * (the beat goes on while runs finish). */
+		/* Items waiting for a retry or a slot stay in processing,
+		 * or are released (the beat goes on while runs finish). */
 		for (it = qs->w[i].items; it != NULL; it = next) {
 			next = it->next;
 			if (it->job == NULL && !it->task.posted)
-				q_item_free(it);
+				q_drop(it);
 		}
 	}
 }
@@ -1175,8 +1305,9 @@ queues_busy(const struct queues *qs)
 	for (size_t i = 0; i < qs->nw; i++)
 		if (qs->w[i].running > 0)
 			return 1;
-	/* Acknowledgements still to write, while Redis is there to take them. */
-	return qs->ops != NULL && qs->cmd.ready;
+	/* Acknowledgements still to write or to be answered, while Redis is
+	 * there to take them. */
+	return (qs->ops != NULL || qs->inflight > 0) && qs->cmd.ready;
 }
 
 int

@@ -89,9 +89,9 @@ redis = redis_start()
 t.ok(wait_until(redis_up, 10), "redis-server runs")
 
 # The function: log what it got on stderr; "fail-N" fails until attempt N,
-# "poison" always fails, "slow" sleeps 2 s, "long" 5 s.
+# "poison" always fails, "slow" sleeps 2 s, "long" 8 s.
 FN = ("/bin/sh -c \"read line; echo \\\"item=$line queue=$DCGI_QUEUE id=$DCGI_ITEM_ID "
-      "attempt=$DCGI_ATTEMPT\\\" >&2; case $line in slow*) sleep 2;; long*) sleep 5;; "
+      "attempt=$DCGI_ATTEMPT\\\" >&2; case $line in slow*) sleep 2;; long*) sleep 8;; "
       "poison*) exit 7;; fail-*) [ $DCGI_ATTEMPT -ge ${line#fail-} ] || exit 1;; esac; "
       "exit 0\"")
 
@@ -199,7 +199,7 @@ log2 = lambda: open(os.path.join(s2.tmpdir, "error.log"), errors="replace").read
 time.sleep(1)
 cli("XADD", "jobs", "*", "item", "long-1")
 t.ok(wait_until(lambda: pending() == 0 and ("item=long-1 " in log() or "item=long-1 " in log2()),
-                40 * SLOW), "a 5 s entry with ClaimAfter 2s ran")
+                40 * SLOW), "an 8 s entry with ClaimAfter 2s ran")
 t.is_(log().count("item=long-1 ") + log2().count("item=long-1 "), 1,
       "once: its node kept it fresh, the other did not take it over")
 for i in range(12):
@@ -208,7 +208,36 @@ t.ok(wait_until(lambda: all(("item=shared-%d " % i) in log() + log2() for i in r
                 pending() == 0, 60 * SLOW), "twelve entries ran on two nodes")
 both = [sum(("item=shared-%d " % i) in lg for i in range(12)) for lg in (log(), log2())]
 t.ok(both[0] > 0 and both[1] > 0, "both nodes took some: %s" % both)
+
+# Redis away longer than ClaimAfter while an entry runs: when it is back,
+# the other node does not take over what is still running.
+cli("XADD", "jobs", "*", "item", "long-2")
+t.ok(wait_until(lambda: "item=long-2 " in log() + log2(), 20 * SLOW, 0.05), "an 8 s entry runs")
+redis.send_signal(signal.SIGTERM)
+redis.wait(10)
+time.sleep(3)
+redis = redis_start()
+t.ok(wait_until(redis_up, 10), "redis-server is back after 3 s")
+t.ok(wait_until(lambda: pending() == 0 and cli("XLEN", "jobs") == "0", 60 * SLOW),
+     "the entry was acknowledged")
+time.sleep(2)
+t.is_((log() + log2()).count("item=long-2 "), 1,
+      "it ran once: its node renewed it as Redis came back, the other waited")
 t.is_(s2.stop(), 0, "the second node stops with exit 0")
+
+# NAME:dead is no stream: the dead letter cannot be written, and the entry
+# stays pending (logged) until it can.
+cli("DEL", "jobs:dead")
+cli("RPUSH", "jobs:dead", "not a stream")
+poison2 = cli("XADD", "jobs", "*", "item", "poison-2")
+t.ok(wait_until(lambda: "refused to move an item to its dead letters" in log(), 40 * SLOW),
+     "a dead letter that Redis refuses is logged")
+t.ok(poison2 in cli("XRANGE", "jobs", "-", "+").split("\n") and pending() == 1,
+     "and the entry is neither acknowledged nor deleted")
+cli("DEL", "jobs:dead")
+t.ok(wait_until(lambda: any(e.get("id") == poison2 for e in dead_entries()), 60 * SLOW),
+     "once NAME:dead can take it, the entry ends there (taken again after ClaimAfter)")
+t.ok(wait_until(lambda: pending() == 0, 10 * SLOW), "and is no longer pending")
 
 # Redis restarts under load: nothing is lost, the outage is logged once.
 names = ["load-%d" % i for i in range(20)]
@@ -225,7 +254,7 @@ for n in names[10:]:
 t.ok(wait_until(lambda: all("item=%s " % n in log() for n in names) and pending() == 0 and
                 cli("XLEN", "jobs") == "0", 90 * SLOW),
      "every entry added around the restart ran and was acknowledged")
-t.is_(log().count("unreachable"), 1, "the outage is logged once")
+t.is_(log().count("unreachable"), 2, "each outage is logged once")
 t.ok("is back" in log(), "and its end")
 t.ok(s.proc.poll() is None, "dcgid stayed up")
 
@@ -243,10 +272,22 @@ def feed():
         time.sleep(0.05)
 
 
+# One waits for its retry at the stop: released with its runs as its
+# deliveries, idle ClaimAfter, for another node to take at once.
+waiting = cli("XADD", "jobs", "*", "item", "fail-9")
+t.ok(wait_until(lambda: "item=fail-9 " in log() and
+                re.search(r"\[req %s\] queue jobs: attempt 1 failed" % waiting, log()), 20 * SLOW),
+     "an entry fails and waits for its retry")
 fd = threading.Thread(target=feed)
 fd.start()
 time.sleep(0.3)
 t.is_(s.stop(), 0, "SIGTERM: dcgid stops with exit 0")
+runs = log().count("item=fail-9 ")
+p = cli("XPENDING", "jobs", "dcgi", "-", "+", "100").split("\n")
+info = p[p.index(waiting):p.index(waiting) + 4] if waiting in p else []
+t.ok(len(info) == 4 and int(info[2]) >= 2000 and info[3] == str(runs),
+     "the entry waiting for a retry was released: idle >= 2000 ms, deliveries = its %d run(s): %s"
+     % (runs, info))
 feeding = False
 fd.join()
 ran = set(re.findall(r"item=(late-\d+) ", log()))
