@@ -1115,30 +1115,53 @@ dir_consumer(struct parser *p, const struct directive *d, int argc,
 	return (p->conf->consumer = conf_strdup(p, a)) == NULL ? -1 : 0;
 }
 
+/*
+ * Health PATH and Metrics PATH: a path dcgid answers itself, compared
+ * with the decoded, normalised path of each request.  NULL, or the copy.
+ */
+static char *
+dir_own_path(struct parser *p, const char *name, const char *example,
+    const char *a)
+{
+	size_t		 len = strlen(a);
+
+	if (a[0] != '/' || len > 200 || strstr(a, "..") != NULL ||
+	    strpbrk(a, "?#%") != NULL) {
+		perr(p, "%s: bad path \"%s\" (an absolute URL path such "
+		    "as %s, without ?, # or %%)", name, a, example);
+		return NULL;
+	}
+	for (const char *c = a; *c != '\0'; c++)
+		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f) {
+			perr(p, "%s: bad path \"%s\" (no spaces or "
+			    "control characters)", name, a);
+			return NULL;
+		}
+	return conf_strdup(p, a);
+}
+
 /* Health PATH: answers 200 while this node takes work, 503 otherwise. */
 static int
 dir_health(struct parser *p, const struct directive *d, int argc,
     char **argv)
 {
-	const char	*a = argv[0];
-	size_t		 len = strlen(a);
-
 	(void)d;
 	(void)argc;
-	if (a[0] != '/' || len > 200 || strstr(a, "..") != NULL ||
-	    strpbrk(a, "?#%") != NULL) {
-		perr(p, "Health: bad path \"%s\" (an absolute URL path such "
-		    "as /healthz, without ?, # or %%)", a);
-		return -1;
-	}
-	for (const char *c = a; *c != '\0'; c++)
-		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f) {
-			perr(p, "Health: bad path \"%s\" (no spaces or "
-			    "control characters)", a);
-			return -1;
-		}
 	free(p->conf->health);
-	return (p->conf->health = conf_strdup(p, a)) == NULL ? -1 : 0;
+	p->conf->health = dir_own_path(p, "Health", "/healthz", argv[0]);
+	return p->conf->health == NULL ? -1 : 0;
+}
+
+/* Metrics PATH: the Prometheus text format of what dcgid counts. */
+static int
+dir_metrics(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	(void)d;
+	(void)argc;
+	free(p->conf->metrics);
+	p->conf->metrics = dir_own_path(p, "Metrics", "/metrics", argv[0]);
+	return p->conf->metrics == NULL ? -1 : 0;
 }
 
 /* Type stream|list: how a <Queue>'s producers hand over items. */
@@ -1953,6 +1976,7 @@ static const struct directive directives[] = {
 	DIR("Redis", W_TOP, 1, 1, 0, dir_redis),
 	DIR("Consumer", W_TOP, 1, 1, 0, dir_consumer),
 	DIR("Health", W_TOP, 1, 1, 0, dir_health),
+	DIR("Metrics", W_TOP, 1, 1, 0, dir_metrics),
 	DIR("Include", W_TOP, 1, 1, 1, dir_include),
 	NUMDIR("MaxContainers", W_TOP, N_COUNT, B_CONF, struct conf,
 	    max_containers, F_INT, 1, 100000, "1 to 100000"),
@@ -2597,6 +2621,15 @@ conf_finish(struct parser *p)
 		    "stream or list",
 		    c->queues[i].name != NULL ? c->queues[i].name : "");
 
+	if (c->health != NULL && c->metrics != NULL &&
+	    strcmp(c->health, c->metrics) == 0) {
+		const struct seen *m = conf_seen(p, "Metrics", W_TOP);
+
+		conf_report(p, m->file, m->line, NULL, "Metrics %s is the "
+		    "Health path too: each needs a path of its own",
+		    c->metrics);
+	}
+
 	/* Mounts given before DockerHost have not seen its socket yet. */
 	sock = unix_socket_of(c->docker_host, hbuf, sizeof(hbuf));
 	n = c->nroutes + c->nqueues;
@@ -2656,6 +2689,7 @@ conf_free(struct conf *c)
 	free(c->redis);
 	free(c->consumer);
 	free(c->health);
+	free(c->metrics);
 	for (i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].prefix);
 		strv_free(c->routes[i].preload_modules);

@@ -129,6 +129,7 @@ struct conf {
 	char		*redis;		/* "host:port" or "unix:/path", NULL */
 	char		*consumer;	/* Consumer: NULL: host name + an id */
 	char		*health;	/* Health PATH, NULL: none */
+	char		*metrics;	/* Metrics PATH, NULL: none */
 	int		 max_containers;	/* default 64 */
 	int		 max_starting;	/* being created and started at once */
 

@@ -471,6 +471,27 @@ test_errors(void)
 		  "Health takes 1 argument, got 2" },
 		{ L "Health /a\nHealth /b\n", "httpd.conf:3: ",
 		  "Health given twice" },
+		{ L "Metrics relative\n", "httpd.conf:2: ",
+		  "Metrics: bad path \"relative\" (an absolute URL path such "
+		  "as /metrics" },
+		{ L "Metrics /a?b\n", "httpd.conf:2: ",
+		  "Metrics: bad path \"/a?b\"" },
+		{ L "Metrics /a#b\n", "httpd.conf:2: ", "Metrics: bad path" },
+		{ L "Metrics /a%20b\n", "httpd.conf:2: ", "Metrics: bad path" },
+		{ L "Metrics /a/../b\n", "httpd.conf:2: ", "Metrics: bad path" },
+		{ L "Metrics \"/a b\"\n", "httpd.conf:2: ",
+		  "Metrics: bad path \"/a b\" (no spaces or control" },
+		{ L "Metrics\n", "httpd.conf:2: ",
+		  "Metrics takes 1 argument, got 0" },
+		{ L "Metrics /a /b\n", "httpd.conf:2: ",
+		  "Metrics takes 1 argument, got 2" },
+		{ L "Metrics /a\nMetrics /b\n", "httpd.conf:3: ",
+		  "Metrics given twice" },
+		{ L "Health /m\nMetrics /m\n", "httpd.conf:3: ",
+		  "Metrics /m is the Health path too: each needs a path of its "
+		  "own" },
+		{ R("Metrics /m\n"), "httpd.conf:4: ",
+		  "Metrics is not valid inside <Route>" },
 		{ L "MaxStarting 0\n", "httpd.conf:2: ",
 		  "MaxStarting: 0 is out of range (1 to 1000)" },
 		{ L "MaxContainers 0\n", "httpd.conf:2: ",
@@ -1017,6 +1038,7 @@ test_defaults(void)
 	is_str(c->docker_host, NULL, "DockerHost default");
 	is_str(c->redis, "unix:/run/redis.sock", "Redis unix socket");
 	is_str(c->health, NULL, "Health default: none");
+	is_str(c->metrics, NULL, "Metrics default: none");
 	is_int(c->max_containers, 64, "MaxContainers default");
 	is_int(c->max_connections, 1024, "MaxConnections default");
 	is_int(c->max_request_line, 8192, "MaxRequestLine default");
@@ -1082,6 +1104,13 @@ test_defaults(void)
 	show_errs(&e);
 	if (c != NULL)
 		is_str(c->health, "/-/health.z_1", "Health PATH");
+	conf_unref(c);
+
+	c = load("Listen 8080\nHealth /healthz\nmetrics /-/metrics.p_1\n", &e);
+	ok(c != NULL, "Metrics loads (beside Health)");
+	show_errs(&e);
+	if (c != NULL)
+		is_str(c->metrics, "/-/metrics.p_1", "Metrics PATH");
 	conf_unref(c);
 }
 
