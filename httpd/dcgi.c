@@ -2653,7 +2653,9 @@ job_granted(struct dcgi_job *j, struct chan_msg *m)
 	snprintf(j->cid, sizeof(j->cid), "%s", cid);
 	j->prestart = (int)pre;
 	j->framed = (int)framed;
-	j->t_created = clamp_us(j->t_sent + q + cr, now);
+	/* The engine's wait in line is part of the request's (queue). */
+	j->t_queued = clamp_us(j->t_sent + q, now);
+	j->t_created = clamp_us(j->t_queued + cr, now);
 	j->t_attached = clamp_us(j->t_created + at, now);
 	j->t_started = clamp_us(j->t_attached + st, now);
 	j->att = docker_attach_fd(j->dc->loop, m->fd, job_attach_event, j);
