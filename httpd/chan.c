@@ -331,6 +331,12 @@ chan_put_u32(struct chan_buf *b, uint32_t v)
 }
 
 void
+chan_put_u64(struct chan_buf *b, uint64_t v)
+{
+	buf_put(b, &v, sizeof(v));
+}
+
+void
 chan_put_str(struct chan_buf *b, const char *s, size_t n)
 {
 	if (n > CHAN_MAX) {
@@ -355,18 +361,35 @@ chan_buf_free(struct chan_buf *b)
 	b->len = b->cap = 0;
 }
 
+/* n bytes into v (zeroed when they are not there: the error sticks). */
+static void
+rd_take(struct chan_rd *r, void *v, size_t n)
+{
+	if (r->err || r->left < n) {
+		r->err = 1;
+		memset(v, 0, n);
+		return;
+	}
+	memcpy(v, r->p, n);
+	r->p += n;
+	r->left -= n;
+}
+
 uint32_t
 chan_get_u32(struct chan_rd *r)
 {
 	uint32_t v;
 
-	if (r->err || r->left < sizeof(v)) {
-		r->err = 1;
-		return 0;
-	}
-	memcpy(&v, r->p, sizeof(v));
-	r->p += sizeof(v);
-	r->left -= sizeof(v);
+	rd_take(r, &v, sizeof(v));
+	return v;
+}
+
+uint64_t
+chan_get_u64(struct chan_rd *r)
+{
+	uint64_t v;
+
+	rd_take(r, &v, sizeof(v));
 	return v;
 }
 

@@ -31,8 +31,8 @@ struct chan;
 /*
  * The messages.  S: a server process, E: the engine.  `id` names the
  * request a message is about (the server's numbering).  Payloads are
- * built from u32 (host order: both ends are the same binary on the same
- * host) and str (u32 length, then the bytes).
+ * built from u32 and u64 (host order: both ends are the same binary on
+ * the same host) and str (u32 length, then the bytes).
  */
 enum chan_type {
 	CHAN_HELLO = 1,	/* S->E: u32 version, u32 pid; the server is ready */
@@ -96,6 +96,7 @@ struct chan_buf {
 	int		 err;
 };
 void		 chan_put_u32(struct chan_buf *, uint32_t);
+void		 chan_put_u64(struct chan_buf *, uint64_t);
 void		 chan_put_str(struct chan_buf *, const char *, size_t);
 void		 chan_put_cstr(struct chan_buf *, const char *);
 void		 chan_buf_free(struct chan_buf *);
@@ -107,6 +108,7 @@ struct chan_rd {
 	int		 err;
 };
 uint32_t	 chan_get_u32(struct chan_rd *);
+uint64_t	 chan_get_u64(struct chan_rd *);
 /* The string's bytes (not NUL-terminated) and length; NULL on error. */
 const char	*chan_get_str(struct chan_rd *, size_t *len);
 /* Into buf as a C string: -1 when it does not fit or has a NUL. */
