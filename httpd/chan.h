@@ -25,7 +25,7 @@
 struct loop;
 struct chan;
 
-#define CHAN_VERSION	3
+#define CHAN_VERSION	4
 #define CHAN_MAX	(1536 * 1024)	/* payload bytes in one message */
 
 /*
@@ -51,6 +51,8 @@ enum chan_type {
 	CHAN_DRAINING,	/* S->E: a reload replaced it; it accepts no more */
 	CHAN_HEALTH,	/* E->S: u32 DCGI_DOWN_* (dcgi.h), at HELLO and
 			   whenever it changes */
+	CHAN_METRICS,	/* E->S: the engine's counts (metrics_snapshot()),
+			   at HELLO and every METRICS_MS, for Metrics */
 	CHAN_EOF = 1000	/* not a message: the other end has gone */
 };
 

@@ -33,6 +33,13 @@
  * its queues' Redis) with CHAN_HEALTH whenever it changes (engine.c), and
  * dcgi_health() says what it last sent.
  *
+ * Metrics (metrics.h): where the Docker socket is, containers started
+ * and pool hits and misses are counted as they happen, and dcgi_metrics()
+ * gives the gauges (running, ready, wanted per route); a server process
+ * takes the engine's counts from CHAN_METRICS.  Where a request's job
+ * ends (its consumer's side: the one process, or a server process), its
+ * phases are timed as Server-Timing tells them (job_phases()).
+ *
  * Ownership:
  *   - struct dcgi_job: created by dcgi_start()/dcgi_run_item(), owned by
  *     the dcgi (dc->jobs) until job_end(), which unlinks it and frees it
@@ -76,6 +83,7 @@
 #include "envblock.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "sink.h"
 
 #define DCGI_QUEUE_WAIT_MS	2000		/* MaxConcurrent full: then 503 */
@@ -588,6 +596,17 @@ dcgi_running(const struct dcgi *dc)
 	return dc->running;
 }
 
+void
+dcgi_metrics(const struct dcgi *dc)
+{
+	if (dc->docker == NULL)
+		return;		/* a server process: the engine's are sent */
+	for (const struct dcgi_route *rs = dc->routes; rs != NULL;
+	    rs = rs->next)
+		metrics_route_gauges(rs->prefix, (unsigned)rs->running,
+		    (unsigned)rs->nready, (unsigned)rs->want, rs->conf != NULL);
+}
+
 size_t
 dcgi_prestarted(const struct dcgi *dc)
 {
@@ -601,26 +620,69 @@ dcgi_prestarted(const struct dcgi *dc)
 
 /* ----- answering ----- */
 
+/*
+ * Where the time went, in microseconds (MX_QUEUE to MX_FB): the wait in
+ * line, create, attach and start (all but nothing for a prestarted
+ * container), and from the start to the first byte of output.  A phase
+ * not reached is 0.
+ */
+static void
+job_phases(const struct dcgi_job *j, int64_t us[MX_FB + 1])
+{
+	int64_t base = j->t0;
+
+	us[MX_QUEUE] = (j->t_queued ? j->t_queued : base) - base;
+	us[MX_CREATE] = us[MX_ATTACH] = us[MX_START] = us[MX_FB] = 0;
+	if (j->t_created)
+		us[MX_CREATE] = j->t_created - (j->t_queued ? j->t_queued :
+		    base);
+	if (j->t_attached)
+		us[MX_ATTACH] = j->t_attached - j->t_created;
+	if (j->t_started)
+		us[MX_START] = j->t_started - j->t_attached;
+	if (j->t_first)
+		us[MX_FB] = j->t_first - (j->t_started ? j->t_started :
+		    j->t_first);
+}
+
 /* RFC 8673-ish timings for the client: where did the time go? */
 static int
 job_timing(struct dcgi_job *j, char *buf, size_t len)
 {
-	int64_t base = j->t0, q, cr = 0, at = 0, st = 0, fb = 0;
+	int64_t us[MX_FB + 1];
 
-	q = (j->t_queued ? j->t_queued : base) - base;
-	if (j->t_created)
-		cr = j->t_created - (j->t_queued ? j->t_queued : base);
-	if (j->t_attached)
-		at = j->t_attached - j->t_created;
-	if (j->t_started)
-		st = j->t_started - j->t_attached;
-	if (j->t_first)
-		fb = j->t_first - (j->t_started ? j->t_started : j->t_first);
+	job_phases(j, us);
 	return snprintf(buf, len, "Server-Timing: queue;dur=%.1f, create;dur="
 	    "%.1f, attach;dur=%.1f, start;dur=%.1f, fb;dur=%.1f%s\r\n",
-	    q / 1000.0, cr / 1000.0, at / 1000.0, st / 1000.0, fb / 1000.0,
+	    us[MX_QUEUE] / 1000.0, us[MX_CREATE] / 1000.0,
+	    us[MX_ATTACH] / 1000.0, us[MX_START] / 1000.0, us[MX_FB] / 1000.0,
 	    j->prestart == 1 ? ", prestart;desc=hit" :
 	    j->prestart == 2 ? ", prestart;desc=miss" : "");
+}
+
+/*
+ * Metrics: the phases of a request's job that it went through, once it
+ * has ended; counted where it was answered (not on the engine's side of
+ * a handed-over one: its server process counts it).
+ */
+static void
+job_metrics(const struct dcgi_job *j)
+{
+	const char *prefix;
+	int64_t us[MX_FB + 1];
+
+	if (j->route == NULL || j->handoff || j->t_created == 0)
+		return;
+	prefix = j->route->prefix;
+	job_phases(j, us);
+	metrics_phase(prefix, MX_QUEUE, us[MX_QUEUE]);
+	metrics_phase(prefix, MX_CREATE, us[MX_CREATE]);
+	if (j->t_attached)
+		metrics_phase(prefix, MX_ATTACH, us[MX_ATTACH]);
+	if (j->t_started)
+		metrics_phase(prefix, MX_START, us[MX_START]);
+	if (j->t_first)
+		metrics_phase(prefix, MX_FB, us[MX_FB]);
 }
 
 /*
@@ -1040,6 +1102,8 @@ job_started(void *arg, int status, json_t *body, const char *err)
 	}
 	if (j->t_started == 0)
 		j->t_started = now_us();
+	if (j->route != NULL)
+		metrics_count(MX_STARTED, j->route->prefix);
 	if (j->handoff) {
 		job_handoff(j);
 		return;
@@ -1540,6 +1604,7 @@ pool_started(void *arg, int status, json_t *body, const char *err)
 		pool_failed(p, why);
 		return;
 	}
+	metrics_count(MX_STARTED, rs->prefix);
 	p->state = POOL_READY;
 	p->t_ready = now_us();
 	/* What a container takes to make here, recently (for pool_size()). */
@@ -2720,6 +2785,11 @@ dcgi_chan_msg(void *arg, struct chan_msg *m)
 			dc->health = status & (DCGI_DOWN_ENGINE |
 			    DCGI_DOWN_REDIS);
 		break;
+	case CHAN_METRICS:
+		if (metrics_apply(m->data, m->len) == -1)
+			log_error("the engine process sent a malformed metrics "
+			    "message: ignored");
+		break;
 	default:
 		log_error("the engine process sent a message of unknown type "
 		    "%u: ignored", m->type);
@@ -2803,9 +2873,11 @@ job_run(struct dcgi_job *j)
 
 		if (p != NULL) {
 			/* Counted as running now, no longer as prestarted. */
+			metrics_count(MX_POOL_HIT, j->route->prefix);
 			job_take(j, p, j->env);
 			return;
 		}
+		metrics_count(MX_POOL_MISS, j->route->prefix);
 		j->prestart = 2;	/* none ready: the cold path */
 	}
 	job_create(j, j->env);
@@ -3242,6 +3314,7 @@ job_end(struct dcgi_job *j)
 {
 	struct dcgi *dc = j->dc;
 
+	job_metrics(j);
 	if (j->sink != NULL) {
 		/* Ended without a word (dcgid is going away): say so. */
 		struct sink_result res = { 0 };

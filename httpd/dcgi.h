@@ -61,6 +61,8 @@ void		 dcgi_log_busy(const struct dcgi *);
 /* Running containers, and prestarted ones ready, for status lines. */
 size_t		 dcgi_running(const struct dcgi *);
 size_t		 dcgi_prestarted(const struct dcgi *);
+/* Metrics: the routes' gauges to metrics.h (where the containers are). */
+void		 dcgi_metrics(const struct dcgi *);
 /* Stop: no new containers; queued requests get 503. */
 void		 dcgi_stop(struct dcgi *);
 

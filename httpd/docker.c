@@ -32,6 +32,10 @@
  * of their own (a missing image, a container gone), and the ping keeps
  * it fresh when no request comes.  The docker owns the ping's call and
  * timer.
+ *
+ * Metrics counts the engine's failures here (MX_ENGINE_ERROR): a call
+ * with no answer or a 5xx, an attach refused or cut before its stream.
+ * A 404 or a 409 is an answer about a container or an image, not one.
  */
 #include <sys/socket.h>
 
@@ -49,6 +53,7 @@
 #include "docker.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 
 #define DOCKER_API		"1.41"	/* what we need; lower if the engine is older */
 #define DOCKER_MAX_ANSWER	(8 * 1024 * 1024)
@@ -313,6 +318,8 @@ docker_check(struct docker *d)
 			if (c->len > 0)
 				body = json_loadb(c->buf, c->len, 0, NULL);
 		}
+		if (status == 0 || status >= 500)
+			metrics_count(MX_ENGINE_ERROR, NULL);
 		if (c->fn != NULL)
 			c->fn(c->arg, (int)status, body, err);
 		json_decref(body);
@@ -627,6 +634,9 @@ attach_fail(struct docker_attach *a, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Before the stream: the engine's failure (after: the container's). */
+	if (a->state != ATT_STREAM)
+		metrics_count(MX_ENGINE_ERROR, NULL);
 	a->state = ATT_DONE;
 	if (a->io.fd != -1)
 		loop_del(a->loop, &a->io);

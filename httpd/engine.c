@@ -18,6 +18,14 @@
  * CHAN_HEALTH, and each new one gets it as it says CHAN_HELLO.  Draining
  * is each server process's own to know.
  *
+ * Metrics: the server processes answer it too, but containers, pools,
+ * queues and the engine's and Redis's errors are counted here (metrics.h).
+ * Once a second main.c brings the gauges up to date and calls
+ * engine_metrics(): each ready server process whose configuration has
+ * Metrics gets CHAN_METRICS with all of it (a new one also as it says
+ * CHAN_HELLO), unless its channel still holds unsent messages: the next
+ * snapshot is as good, and one that does not read gets no pile of them.
+ *
  * Ownership:
  *   - struct engine: main.c's, from engine_new() to engine_free().
  *   - struct worker (one server process): the engine's list, from
@@ -55,6 +63,7 @@
 #include "engine.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "sink.h"
 
 #define ENGINE_CHAN_BUF		(4 * 1024 * 1024)
@@ -110,6 +119,7 @@ struct engine {
 	int		  failed;	/* the newest died before it was ready */
 	int		  stopping;
 	uint32_t	  health;	/* DCGI_DOWN_*: what the servers know */
+	int		  metrics_warned;	/* a snapshot did not fit */
 	int		  deaths;	/* in quick succession */
 	int64_t		  last_death;
 	struct loop_timer respawn;
@@ -336,6 +346,25 @@ worker_health(struct worker *w)
 }
 
 static void
+worker_metrics(struct worker *w)
+{
+	struct chan_buf b = { 0 };
+
+	if (w->chan == NULL || w->conf->metrics == NULL ||
+	    chan_queued(w->chan) > 0)
+		return;
+	if (metrics_snapshot(&b) == -1 || b.len > CHAN_MAX) {
+		if (!w->e->metrics_warned)
+			log_warn("Metrics: the engine's counts are not sent to "
+			    "the server processes (out of memory, or over %d "
+			    "bytes)", CHAN_MAX);
+		w->e->metrics_warned = 1;
+	} else
+		(void)chan_send(w->chan, CHAN_METRICS, 0, b.p, b.len, -1);
+	chan_buf_free(&b);
+}
+
+static void
 worker_msg(void *arg, struct chan_msg *m)
 {
 	struct worker *w = arg;
@@ -377,6 +406,7 @@ worker_msg(void *arg, struct chan_msg *m)
 		w->ready = 1;
 		log_info("server process %d ready", (int)w->pid);
 		worker_health(w);
+		worker_metrics(w);
 		/* The ones before it (later in the list) stop now: it serves
 		 * the listeners.  One started after it waits its own turn. */
 		for (struct worker *o = w->next; o != NULL; o = o->next)
@@ -800,6 +830,14 @@ engine_health(struct engine *e, unsigned down)
 	for (struct worker *w = e->workers; w != NULL; w = w->next)
 		if (w->ready && !w->reaped)
 			worker_health(w);
+}
+
+void
+engine_metrics(struct engine *e)
+{
+	for (struct worker *w = e->workers; w != NULL; w = w->next)
+		if (w->ready && !w->reaped)
+			worker_metrics(w);
 }
 
 void

@@ -38,6 +38,12 @@ int		 engine_failed(const struct engine *);
  * process sees it: each ready server process is told when it changes.
  */
 void		 engine_health(struct engine *, unsigned down);
+/*
+ * Metrics: send what this process counts (metrics.h) to each ready server
+ * process whose configuration has Metrics.  main.c calls it once a
+ * second, after server_metrics_collect().
+ */
+void		 engine_metrics(struct engine *);
 /* Stop: every server process finishes and exits (within GracePeriod). */
 void		 engine_stop(struct engine *);
 /* No server process is left. */

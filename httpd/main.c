@@ -7,6 +7,12 @@
  * Under systemd it says so (READY=1, RELOADING=1, STOPPING=1, STATUS=,
  * WATCHDOG=1 from the loop itself, so a stuck loop is noticed) and takes
  * the listening sockets systemd passes.
+ *
+ * Metrics: where the containers and queues are (the engine process, or
+ * the one process), a timer brings their gauges up to date once a second
+ * while the configuration has Metrics (and asks Redis for the queues'
+ * lengths); the engine process then sends its counts to its server
+ * processes (engine_metrics()).
  */
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -29,6 +35,7 @@
 #include "engine.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "sandbox.h"
 #include "sd.h"
 #include "server.h"
@@ -56,6 +63,7 @@ struct mainctx {
 	char		 status_sent[200];
 	struct loop_timer watchdog;
 	int64_t		 watchdog_ms;
+	struct loop_timer metrics;	/* while the configuration has Metrics */
 };
 
 /* "3 connections, 1 container running[, 4 prestarted]" */
@@ -103,6 +111,26 @@ main_watchdog_tick(struct loop_timer *t)
 
 	sd_send("WATCHDOG=1");
 	loop_timer_set(m->loop, &m->watchdog, m->watchdog_ms);
+}
+
+static void
+main_metrics_tick(struct loop_timer *t)
+{
+	struct mainctx *m = LOOP_OWNER(t, struct mainctx, metrics);
+
+	if (!server_metrics_collect(m->srv))
+		return;		/* no Metrics: main_metrics() if it comes back */
+	if (m->engine != NULL)
+		engine_metrics(m->engine);
+	loop_timer_set(m->loop, &m->metrics, METRICS_MS);
+}
+
+/* At the start and after each reload: tick if Metrics is (now) set. */
+static void
+main_metrics(struct mainctx *m)
+{
+	if (m->role != SERVER_NET && !loop_timer_armed(&m->metrics))
+		loop_timer_set(m->loop, &m->metrics, 0);
 }
 
 static unsigned long long
@@ -207,6 +235,8 @@ main_reload(struct mainctx *m)
 		    m->conffile);
 	else {
 		rv = server_reload(m->srv, conf);
+		if (rv == 0)
+			main_metrics(m);
 		if (rv == 0 && m->engine != NULL) {
 			/* A new server process with it; the old one stops
 			 * once the new one is ready. */
@@ -328,6 +358,7 @@ main(int argc, char *argv[])
 
 	memset(&m, 0, sizeof(m));
 	m.conffile = DEFAULT_CONF;
+	m.metrics.fn = main_metrics_tick;
 	m.sigio.fd = -1;
 	while ((ch = getopt(argc, argv, "f:tvh")) != -1) {
 		switch (ch) {
@@ -447,6 +478,7 @@ main(int argc, char *argv[])
 			goto done;
 		}
 	}
+	main_metrics(&m);
 	if (m.role != SERVER_NET)
 		log_info("dcgid %s started (pid %d, config %s%s%s)",
 		    DCGI_VERSION, (int)getpid(), m.conffile, m.notify ?
@@ -494,6 +526,7 @@ main(int argc, char *argv[])
 	log_info("stopped");
 	loop_timer_del(m.loop, &m.status);
 	loop_timer_del(m.loop, &m.watchdog);
+	loop_timer_del(m.loop, &m.metrics);
 	rv = 0;
 done:
 	engine_free(m.engine);
@@ -503,5 +536,6 @@ done:
 	loop_free(m.loop);
 	if (m.sigio.fd != -1)
 		close(m.sigio.fd);
+	metrics_reset();
 	return rv;
 }

@@ -37,6 +37,12 @@
  * backoff; the outage is logged once.  A failed run is retried here with
  * backoff, the item held all the while.
  *
+ * Metrics (metrics.h): items done, retried and moved to NAME:dead, and
+ * Redis's errors and outages, are counted as they happen; the gauges
+ * (items held and running, the queue's length) are given by
+ * queues_metrics(), which also asks Redis for the length (XLEN or LLEN)
+ * for the next time: once a second while Metrics is set (main.c).
+ *
  * Ownership:
  *   - struct qitem: created by q_item_new(), owned by its worker's list
  *     until q_item_free().  It embeds the struct sink its run reports to
@@ -64,6 +70,7 @@
 #include "dcgi.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "queue.h"
 #include "sink.h"
 
@@ -142,6 +149,9 @@ struct qworker {
 	char		  cursor[48];	/* XAUTOCLAIM's */
 	struct loop_timer claim;
 	struct loop_timer beat;
+	/* Metrics */
+	int64_t		  length;	/* at the last look; -1: not known */
+	int		  measuring;	/* XLEN or LLEN in flight */
 };
 
 struct queues {
@@ -229,10 +239,12 @@ q_lost(struct queues *qs, const char *why)
 {
 	if (qs->stopping)
 		return;
+	metrics_count(MX_REDIS_ERROR, NULL);
 	if (!qs->down) {
 		log_error("Redis at %s%s%.0d unreachable (%s): queues paused, "
 		    "retrying; nothing is lost", qs->host, qs->port ? ":" : "",
 		    qs->port, why);
+		metrics_count(MX_REDIS_OUTAGE, NULL);
 		qs->down = 1;
 	}
 	if (!qs->stopping && !loop_timer_armed(&qs->reconnect)) {
@@ -310,12 +322,15 @@ q_pinged(redisAsyncContext *ac, void *reply, void *pd)
 	if ((rp->type != REDIS_REPLY_STATUS && rp->type != REDIS_REPLY_STRING) ||
 	    strcmp(rp->str, "PONG") != 0) {
 		/* Not Redis, or a Redis that refuses us (NOAUTH...). */
-		if (!qs->down)
+		metrics_count(MX_REDIS_ERROR, NULL);
+		if (!qs->down) {
 			log_error("Redis at %s%s%.0d answered PING with %s%.80s: "
 			    "queues paused, retrying", qs->host, qs->port ?
 			    ":" : "", qs->port, rp->type == REDIS_REPLY_ERROR ?
 			    "" : "something else than PONG ", rp->type ==
 			    REDIS_REPLY_ERROR ? rp->str : "");
+			metrics_count(MX_REDIS_OUTAGE, NULL);
+		}
 		qs->down = 1;
 		redisAsyncDisconnect(ac);
 		return;
@@ -451,12 +466,14 @@ q_op_done(redisAsyncContext *ac, void *reply, void *pd)
 		q_op_wait(op->w->qs, op);
 		return;
 	}
-	if (rp->type == REDIS_REPLY_ERROR)
+	if (rp->type == REDIS_REPLY_ERROR) {
+		metrics_count(MX_REDIS_ERROR, NULL);
 		log_msg(LOG_LV_ERROR, op->id[0] ? op->id : NULL, "queue %s: Redis "
 		    "refused to %s: %s%s", op->w->q->name, op->release ?
 		    "release an entry" : op->dead ? "move an item to its dead "
 		    "letters" : "acknowledge an item", rp->str, op->dead ?
 		    " (the item stays pending or in processing)" : "");
+	}
 	free(op->data);
 	free(op);
 }
@@ -632,6 +649,7 @@ q_done(struct loop_task *t)
 	if (status == 0) {
 		log_msg(LOG_LV_INFO, it->id, "queue %s: item done (attempt %d)",
 		    w->q->name, it->attempt);
+		metrics_count(MX_Q_DONE, w->q->name);
 		q_settle(it, 0);
 		return;
 	}
@@ -639,6 +657,7 @@ q_done(struct loop_task *t)
 		log_msg(LOG_LV_ERROR, it->id, "queue %s: item failed %d time%s "
 		    "(last: %s): moved to %s", w->q->name, it->attempt,
 		    it->attempt == 1 ? "" : "s", reason, w->deadlist);
+		metrics_count(MX_Q_DEAD, w->q->name);
 		q_settle(it, 1);
 		return;
 	}
@@ -653,6 +672,7 @@ q_done(struct loop_task *t)
 		q_drop(it);
 		return;
 	}
+	metrics_count(MX_Q_RETRIED, w->q->name);
 	loop_timer_set(w->qs->loop, &it->retry, delay);
 }
 
@@ -733,6 +753,7 @@ q_item_new(struct qworker *w, const char *data, size_t len, const char *id,
 		    "consumers stopped before it ended", attempts);
 		log_msg(LOG_LV_ERROR, it->id, "queue %s: item %s: moved to %s",
 		    w->q->name, it->why, w->deadlist);
+		metrics_count(MX_Q_DEAD, w->q->name);
 		q_settle(it, 1);
 		return 0;
 	}
@@ -751,6 +772,7 @@ q_fetched(redisAsyncContext *ac, void *reply, void *pd)
 	if (rp == NULL)
 		return;		/* the connection went; it fetches again */
 	if (rp->type == REDIS_REPLY_ERROR) {
+		metrics_count(MX_REDIS_ERROR, NULL);
 		log_error("queue %s: BLMOVE: %s (Redis 6.2 or later is needed)",
 		    w->q->name, rp->str);
 		loop_timer_set(w->qs->loop, &w->wait, Q_RECONNECT_MAX_MS);
@@ -864,6 +886,7 @@ q_entry(struct qworker *w, const redisReply *e, int deliveries)
 		    "item and more than one field");
 		log_msg(LOG_LV_ERROR, op->id, "queue %s: %s: moved to %s",
 		    w->q->name, op->why, w->deadlist);
+		metrics_count(MX_Q_DEAD, w->q->name);
 	}
 	q_send_op(w->qs, op);
 }
@@ -876,10 +899,12 @@ q_taken(struct qworker *w, const redisReply *rp, const char *how)
 		if (rp->type == REDIS_REPLY_ERROR &&
 		    strstr(rp->str, "NOGROUP") != NULL)
 			w->grouped = 0;		/* q_fetch() makes it again */
-		else
+		else {
+			metrics_count(MX_REDIS_ERROR, NULL);
 			log_error("queue %s: %s: %s", w->q->name, how,
 			    rp->type == REDIS_REPLY_ERROR ? rp->str :
 			    "a strange answer");
+		}
 		return;
 	}
 	if (rp->element[0]->type == REDIS_REPLY_STRING &&
@@ -1041,6 +1066,7 @@ q_grouped(redisAsyncContext *ac, void *reply, void *pd)
 		return;
 	if (rp->type == REDIS_REPLY_ERROR && strncmp(rp->str, "BUSYGROUP", 9)
 	    != 0) {
+		metrics_count(MX_REDIS_ERROR, NULL);
 		log_error("queue %s: XGROUP CREATE %s: %s (Redis 5 or later is "
 		    "needed; is %s a stream?)", w->q->name, q_group(w), rp->str,
 		    w->q->name);
@@ -1062,6 +1088,7 @@ q_read(redisAsyncContext *ac, void *reply, void *pd)
 	if (rp == NULL)
 		return;		/* the connection went; it fetches again */
 	if (rp->type == REDIS_REPLY_ERROR) {
+		metrics_count(MX_REDIS_ERROR, NULL);
 		if (strncmp(rp->str, "NOGROUP", 7) == 0) {
 			/* Redis lost the group (a restart without its data). */
 			log_error("queue %s: the group %s is gone: made again",
@@ -1169,9 +1196,11 @@ q_requeued(redisAsyncContext *ac, void *reply, void *pd)
 		log_info("queue %s: %lld item%s left in %s by an earlier dcgid "
 		    "put back", w->q->name, rp->integer,
 		    rp->integer == 1 ? "" : "s", w->processing);
-	else if (rp->type == REDIS_REPLY_ERROR)
+	else if (rp->type == REDIS_REPLY_ERROR) {
+		metrics_count(MX_REDIS_ERROR, NULL);
 		log_error("queue %s: requeue from %s: %s", w->q->name,
 		    w->processing, rp->str);
+	}
 	if (--qs->requeue_left <= 0) {
 		qs->requeued = 1;
 		for (size_t i = 0; i < qs->nw; i++)
@@ -1252,6 +1281,7 @@ queues_new(struct loop *loop, struct dcgi *dc, struct conf *conf)
 		w->wait.fn = q_wait_over;
 		w->claim.fn = q_claim_tick;
 		w->beat.fn = q_beat_tick;
+		w->length = -1;
 		snprintf(w->cursor, sizeof(w->cursor), "0-0");
 		if (w->stream) {
 			loop_timer_set(loop, &w->claim, Q_CLAIM_MAX_MS);
@@ -1308,6 +1338,38 @@ queues_busy(const struct queues *qs)
 	/* Acknowledgements still to write or to be answered, while Redis is
 	 * there to take them. */
 	return (qs->ops != NULL || qs->inflight > 0) && qs->cmd.ready;
+}
+
+/* XLEN's or LLEN's answer: the queue's length for Metrics. */
+static void
+q_measured(redisAsyncContext *ac, void *reply, void *pd)
+{
+	struct qworker *w = pd;
+	redisReply *rp = reply;
+	(void)ac;
+
+	w->measuring = 0;
+	/* No answer (the connection went): not known until the next. */
+	w->length = rp != NULL && rp->type == REDIS_REPLY_INTEGER ?
+	    rp->integer : -1;
+}
+
+void
+queues_metrics(struct queues *qs)
+{
+	if (qs == NULL)
+		return;
+	for (size_t i = 0; i < qs->nw; i++) {
+		struct qworker *w = &qs->w[i];
+
+		metrics_queue_gauges(w->q->name, (unsigned)w->running,
+		    (unsigned)w->active, qs->cmd.ready ? w->length : -1);
+		if (w->measuring || !qs->cmd.ready || qs->cmd.ac == NULL)
+			continue;
+		if (redisAsyncCommand(qs->cmd.ac, q_measured, w, "%s %s",
+		    w->stream ? "XLEN" : "LLEN", w->q->name) == REDIS_OK)
+			w->measuring = 1;
+	}
 }
 
 int

@@ -22,5 +22,10 @@ int		 queues_busy(const struct queues *);
 void		 queues_free(struct queues *);
 /* 1 while every queue's Redis connections answer (or there is no queue). */
 int		 queues_ready(const struct queues *);
+/*
+ * Metrics: each queue's gauges to metrics.h, and a look at its length
+ * (XLEN or LLEN) whose answer the next call gives.
+ */
+void		 queues_metrics(struct queues *);
 
 #endif

@@ -18,6 +18,15 @@
  * sends them over the channel when they change (engine.c, dcgi.c).  No
  * request for it waits on anything.
  *
+ * Metrics PATH is answered the same way (conn_metrics()): the text of
+ * this process's counts (metrics.h).  Requests, their times and cache
+ * hits are counted here and in dcgi.c, as they are answered; containers,
+ * pools and queues are counted where the Docker socket and Redis are.
+ * In one process that is here too, and their gauges are read at each
+ * request for it (server_metrics_collect()).  Under privilege separation
+ * the engine process sends its counts once a second (main.c, engine.c)
+ * and a server process renders the last it got (dcgi.c takes them).
+ *
  * Ownership:
  *   - struct conn: created by listener_accept(), owned by the server's
  *     list; conn_close() unlinks it and it is freed at the end of the loop
@@ -67,6 +76,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "queue.h"
 #include "server.h"
 #include "sink.h"
@@ -119,6 +129,13 @@ enum conn_state {
 	CONN_LINGER	/* answered and half-closed: draining, then close */
 };
 
+/* The paths dcgid answers itself, before routes and files. */
+enum req_own {
+	REQ_OWN_NONE,
+	REQ_OWN_HEALTH,		/* conn_health() */
+	REQ_OWN_METRICS		/* conn_metrics() */
+};
+
 /* What a producer's end() leaves for the loop to do (conn_task()). */
 enum req_then {
 	REQ_SEND,	/* write out what is buffered, then finish */
@@ -136,7 +153,7 @@ struct req {
 	int		 status;
 	uint64_t	 sent;		/* body bytes written */
 	int		 is_head;
-	int		 health;	/* the Health path: conn_health() */
+	enum req_own	 own;		/* Health or Metrics */
 
 	/* the body */
 	int64_t		 body_left;	/* Content-Length still to read */
@@ -874,23 +891,26 @@ conn_log(struct conn *c)
 	struct log_access a;
 	char line[1100];
 
+	memset(&a, 0, sizeof(a));
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	a.duration_us = (now.tv_sec - r->start.tv_sec) * 1000000LL +
+	    (now.tv_nsec - r->start.tv_nsec) / 1000;
+	/* Metrics counts what the access log logs, as it logs it. */
+	metrics_request(r->route != NULL ? r->route->prefix : NULL, r->status,
+	    a.duration_us);
 	if (!log_access_enabled())
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (r->http.method != NULL && r->http.target != NULL)
 		snprintf(line, sizeof(line), "%s %.1024s HTTP/1.%d",
 		    r->http.method, r->http.target, r->http.version == 10 ? 0 : 1);
 	else
 		snprintf(line, sizeof(line), "-");
-	memset(&a, 0, sizeof(a));
 	a.client = c->client;
 	a.request_line = line;
 	a.status = r->status;
 	a.bytes = r->sent;
 	a.referer = r->headlen ? http_header_get(&r->http, "Referer") : NULL;
 	a.user_agent = r->headlen ? http_header_get(&r->http, "User-Agent") : NULL;
-	a.duration_us = (now.tv_sec - r->start.tv_sec) * 1000000LL +
-	    (now.tv_nsec - r->start.tv_nsec) / 1000;
 	a.reqid = r->id;
 	a.wall = loop_wall(c->srv->loop);
 	log_access(&a);
@@ -1267,6 +1287,7 @@ conn_route(struct conn *c)
 		if ((e = cache_get(srv->cache, key, loop_now(srv->loop))) !=
 		    NULL) {
 			free(key);
+			metrics_count(MX_CACHE_HIT, route->prefix);
 			conn_cached(c, e);
 			return;
 		}
@@ -1336,6 +1357,20 @@ fail:
 	conn_reply_error(c, 500, NULL);
 }
 
+/* A whole answer of dcgid's own (Health, Metrics): head and body. */
+static void
+conn_answer(struct conn *c, int status, const char *extra, size_t elen,
+    const char *body, size_t blen)
+{
+	if (conn_head(c, status, extra, elen, (int64_t)blen, body, blen,
+	    0) == -1) {
+		conn_reply_error(c, 500, NULL);
+		return;
+	}
+	c->req->sent = c->req->is_head ? 0 : blen;
+	conn_send(c);
+}
+
 /*
  * Health: 200 while this node takes work, else 503 and why.  Load
  * balancers poll it: it must never wait, never be cached, and costs no
@@ -1346,17 +1381,11 @@ conn_health(struct conn *c)
 {
 	static const char hdrs[] = "Content-Type: text/plain; charset=utf-8\r\n"
 	    "Cache-Control: no-store\r\n";
-	struct req *r = c->req;
 	unsigned down;
 	char extra[sizeof(hdrs) + 32], body[64];
 	size_t elen, blen = 0;
 	int status;
 
-	if (r->http.meth != HTTP_GET && r->http.meth != HTTP_HEAD) {
-		conn_reply_error(c, 405, "Allow: GET, HEAD\r\n"
-		    "Cache-Control: no-store\r\n");
-		return;
-	}
 	down = server_health(c->srv);
 	status = c->srv->stopping || down ? 503 : 200;
 	elen = (size_t)snprintf(extra, sizeof(extra), "%s%s", hdrs,
@@ -1373,13 +1402,32 @@ conn_health(struct conn *c)
 		    "%sredis down", blen ? ", " : "");
 	blen += (size_t)snprintf(body + blen, sizeof(body) - blen, "%s\n",
 	    status == 200 ? "ok" : "");
-	if (conn_head(c, status, extra, elen, (int64_t)blen,
-	    body, blen, 0) == -1) {
+	conn_answer(c, status, extra, elen, body, blen);
+}
+
+/*
+ * Metrics: the Prometheus text format (version 0.0.4) of this process's
+ * counts and, in a server process, of the engine's last snapshot.  Like
+ * Health it waits for nothing and is never cached.
+ */
+static void
+conn_metrics(struct conn *c)
+{
+	static const char hdrs[] = "Content-Type: text/plain; version=0.0.4; "
+	    "charset=utf-8\r\nCache-Control: no-store\r\n";
+	size_t blen;
+	char *body;
+
+	/* The gauges of containers and queues, where they are. */
+	if (c->srv->role == SERVER_ONE)
+		(void)server_metrics_collect(c->srv);
+	if ((body = metrics_render(c->srv->nconns, &blen)) == NULL) {
+		log_msg(LOG_LV_ERROR, c->req->id, "Metrics: out of memory");
 		conn_reply_error(c, 500, NULL);
 		return;
 	}
-	r->sent = r->is_head ? 0 : blen;
-	conn_send(c);
+	conn_answer(c, 200, hdrs, sizeof(hdrs) - 1, body, blen);
+	free(body);
 }
 
 /* The request head and body have been read: answer it. */
@@ -1388,8 +1436,15 @@ conn_dispatch(struct conn *c)
 {
 	struct req *r = c->req;
 
-	if (r->health) {
-		conn_health(c);
+	if (r->own != REQ_OWN_NONE) {
+		/* Both read state and change nothing: GET and HEAD only. */
+		if (r->http.meth != HTTP_GET && r->http.meth != HTTP_HEAD)
+			conn_reply_error(c, 405, "Allow: GET, HEAD\r\n"
+			    "Cache-Control: no-store\r\n");
+		else if (r->own == REQ_OWN_HEALTH)
+			conn_health(c);
+		else
+			conn_metrics(c);
 		return;
 	}
 
@@ -1560,16 +1615,20 @@ conn_request(struct conn *c, size_t len)
 		return;
 	}
 	/*
-	 * Health on every listener (a load balancer may check over plain
-	 * HTTP), whatever route or file the path would name otherwise.  The
-	 * query string is not part of the path.
+	 * Health and Metrics on every listener (a load balancer or Prometheus
+	 * may ask over plain HTTP), whatever route or file the path would
+	 * name otherwise.  The query string is not part of the path.
 	 */
-	r->health = r->conf->health != NULL && r->http.path != NULL &&
-	    strcmp(r->http.path, r->conf->health) == 0;
-	if (!r->health && r->conf->https_redirect && c->ssl == NULL &&
-	    conn_https_redirect(c) == 0)
+	if (r->http.path != NULL && r->conf->health != NULL &&
+	    strcmp(r->http.path, r->conf->health) == 0)
+		r->own = REQ_OWN_HEALTH;
+	else if (r->http.path != NULL && r->conf->metrics != NULL &&
+	    strcmp(r->http.path, r->conf->metrics) == 0)
+		r->own = REQ_OWN_METRICS;
+	if (r->own == REQ_OWN_NONE && r->conf->https_redirect &&
+	    c->ssl == NULL && conn_https_redirect(c) == 0)
 		return;
-	if (r->http.path != NULL && !r->health)
+	if (r->http.path != NULL && r->own == REQ_OWN_NONE)
 		r->route = conf_route_match(r->conf, r->http.path);
 	if (r->route != NULL && conn_route_slash(c) == 0)
 		return;
@@ -2430,6 +2489,16 @@ server_health(const struct server *srv)
 	/* queues_ready() is 1 without queues: a server process has none. */
 	return dcgi_health(srv->dcgi) | (queues_ready(srv->queues) ? 0 :
 	    DCGI_DOWN_REDIS);
+}
+
+int
+server_metrics_collect(struct server *srv)
+{
+	if (srv->conf->metrics == NULL)
+		return 0;
+	dcgi_metrics(srv->dcgi);
+	queues_metrics(srv->queues);
+	return 1;
 }
 
 void

@@ -47,6 +47,13 @@ int		 server_ready(struct server *);
  */
 unsigned	 server_health(const struct server *);
 
+/*
+ * Metrics: bring the gauges of containers, pools and queues up to date
+ * where they live (the engine process, or the one process).  0 when the
+ * configuration has no Metrics (nothing is done).
+ */
+int		 server_metrics_collect(struct server *);
+
 /* What STATUS= tells systemd. */
 struct server_stats {
 	size_t		 conns;
