@@ -879,6 +879,22 @@ job_body(struct dcgi_job *j, const char *p, size_t n)
 	}
 }
 
+/*
+ * The container this job started runs: the answer to its start, or its
+ * output, which can come first (and the job end before that answer).
+ * Once: a prestarted container (job_take()) or a granted one is started
+ * already, and was counted where it was started.
+ */
+static void
+job_started_at(struct dcgi_job *j, int64_t t)
+{
+	if (j->t_started != 0)
+		return;
+	j->t_started = t;
+	if (j->route != NULL)
+		metrics_count(MX_STARTED, j->route->prefix);
+}
+
 static void
 job_stdout(struct dcgi_job *j, const char *p, size_t n)
 {
@@ -889,8 +905,7 @@ job_stdout(struct dcgi_job *j, const char *p, size_t n)
 	if (j->t_first == 0) {
 		j->t_first = now_us();
 		/* Output can come before the answer to the start call. */
-		if (j->t_started == 0)
-			j->t_started = j->t_first;
+		job_started_at(j, j->t_first);
 	}
 	if (j->answered) {
 		job_body(j, p, n);
@@ -1100,10 +1115,7 @@ job_started(void *arg, int status, json_t *body, const char *err)
 		job_fail(j, status == 0 ? 503 : 502, NULL);
 		return;
 	}
-	if (j->t_started == 0)
-		j->t_started = now_us();
-	if (j->route != NULL)
-		metrics_count(MX_STARTED, j->route->prefix);
+	job_started_at(j, now_us());
 	if (j->handoff) {
 		job_handoff(j);
 		return;
