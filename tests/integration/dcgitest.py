@@ -303,6 +303,70 @@ def raw(port, data, timeout=5, host="127.0.0.1", half_close=False):
         return read_to_close(s, deadline - time.monotonic())
 
 
+def dechunk(body):
+    """The data of a chunked body (RFC 9112 §7.1), trailers dropped; None
+    when it ends before its last chunk (a response cut short)."""
+    out = bytearray()
+    while True:
+        size, sep, body = body.partition(b"\r\n")
+        try:
+            n = int(size.split(b";")[0], 16)
+        except ValueError:
+            return None
+        if not sep or len(body) < n + 2 * (n > 0):
+            return None
+        if n == 0:
+            return bytes(out)
+        out += body[:n]
+        body = body[n + 2:]
+
+
+def http(port, method="GET", path="/", body=b"", timeout=5):
+    """One request on a connection of its own: (status, head as text,
+    body), the body de-chunked (None when a chunked one was cut short)."""
+    extra = b"Content-Length: %d\r\n" % len(body) if body else b""
+    r = raw(port, b"%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n%s"
+            % (method.encode(), path.encode(), extra, body), timeout=timeout)
+    head, _, rest = r.partition(b"\r\n\r\n")
+    if re.search(rb"\r\nTransfer-Encoding: chunked\r\n", head + b"\r\n", re.I):
+        rest = dechunk(rest)
+    return status_of(r), head.decode("latin-1"), rest
+
+
+class Redis:
+    """A throwaway redis-server on a free loopback port, its data in dir
+    (none kept unless appendonly): start() again after stop() is the same
+    Redis without its data."""
+
+    def __init__(self, dir, appendonly=False):
+        self.dir, self.appendonly, self.port, self.proc = dir, appendonly, free_port(), None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes" if self.appendonly else "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+            self.proc = None
+
+    def cli(self, *args):
+        p = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                           text=True, timeout=10)
+        return p.stdout.strip()
+
+    def up(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+            return self.cli("PING") == "PONG"
+        except OSError:
+            return False
+
+
 def status_of(response):
     """The status code of an HTTP response ("HTTP/1.1 200 OK" -> 200), or None."""
     line = response.split(b"\r\n", 1)[0].split(b" ")
