@@ -104,7 +104,6 @@ AccessLog {tmp}/access.log
 PrivilegeSeparation %(privsep)s
 Redis 127.0.0.1:%(rport)d
 Consumer mx-%(privsep)s
-Health /healthz
 Metrics /metrics
 <Route /mx-cold-%(privsep)s>
     Image dcgi-test/busybox
@@ -172,7 +171,7 @@ for privsep in ("on", "off"):
     if not t.ok(p.returncode == 0 and p.stdout.strip() == "" and p.stderr.strip() == "",
                 "%s: promtool check metrics: no complaint" % name):
         t.diag(p.stdout + p.stderr)
-    v = m.value
+    v, failed = m.value, t.failed
     t.is_(v("dcgi_requests_total", route="static", code="200"), NFILES + scrapes + 1.0,
           "%s: static 200s: the files, the scrapes and the HEAD" % name)
     t.is_(v("dcgi_requests_total", route="static", code="405"), 1.0,
@@ -211,6 +210,8 @@ for privsep in ("on", "off"):
     t.ok((v("dcgi_connections_open") or 0) >= 1, "%s: a connection open (this one)" % name)
     t.is_(v("dcgi_engine_errors_total"), 0.0, "%s: no engine errors" % name)
     t.is_(v("dcgi_redis_outages_total"), 0.0, "%s: no Redis outage" % name)
+    if t.failed > failed:
+        t.diag(text)
 
     # Redis goes away and comes back: an outage, and errors.
     redis.stop()
