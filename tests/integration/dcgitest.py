@@ -260,6 +260,15 @@ def sanitizer_report(text):
             or re.match(r"==\d+== ", l)]
 
 
+def docker_ids(label, running=False):
+    """The ids of the containers (running ones only, if asked) that carry
+    `label` ("name" or "name=value")."""
+    p = subprocess.run(["docker", "ps", "-q" if running else "-aq", "--filter", "label=" + label]
+                       + (["--filter", "status=running"] if running else []),
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return p.stdout.split()
+
+
 def wait_until(cond, timeout, step=0.1):
     """Poll cond() until it holds or timeout seconds have passed; its last value."""
     deadline = time.monotonic() + timeout
