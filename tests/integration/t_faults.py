@@ -215,7 +215,7 @@ GracePeriod 5s
 <Route /look>
     Image dcgi-test/busybox
     Command /cgi/status
-    Timeout 10s
+    Timeout 60s
 </Route>
 <Route /big>
     Image dcgi-test/busybox
