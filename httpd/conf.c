@@ -1095,24 +1095,33 @@ done:
 	return rc;
 }
 
+/*
+ * A name for Redis (Consumer, Group) into *dst: 1 to 200 of letters,
+ * digits, '_', '.', ':', '-', nothing that would need quoting.
+ */
+static int
+redis_name(struct parser *p, const char *what, const char *a, char **dst)
+{
+	size_t len = strlen(a);
+
+	if (len == 0 || len > 200 || strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789_.:-") != len) {
+		perr(p, "%s: bad name \"%s\" (1 to 200 of letters, digits, "
+		    "'_', '.', ':', '-')", what, a);
+		return -1;
+	}
+	free(*dst);
+	return (*dst = conf_strdup(p, a)) == NULL ? -1 : 0;
+}
+
 /* Consumer NAME: this node's name in the queues' consumer groups. */
 static int
 dir_consumer(struct parser *p, const struct directive *d, int argc,
     char **argv)
 {
-	const char	*a = argv[0];
-	size_t		 len = strlen(a);
-
 	(void)d;
 	(void)argc;
-	if (len == 0 || len > 200 || strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789_.:-") != len) {
-		perr(p, "Consumer: bad name \"%s\" (1 to 200 of letters, "
-		    "digits, '_', '.', ':', '-')", a);
-		return -1;
-	}
-	free(p->conf->consumer);
-	return (p->conf->consumer = conf_strdup(p, a)) == NULL ? -1 : 0;
+	return redis_name(p, "Consumer", argv[0], &p->conf->consumer);
 }
 
 /*
@@ -1187,20 +1196,10 @@ dir_qtype(struct parser *p, const struct directive *d, int argc, char **argv)
 static int
 dir_group(struct parser *p, const struct directive *d, int argc, char **argv)
 {
-	struct conf_queue *q = &p->conf->queues[p->sec_at];
-	const char	*a = argv[0];
-	size_t		 len = strlen(a);
-
 	(void)d;
 	(void)argc;
-	if (len == 0 || len > 200 || strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789_.:-") != len) {
-		perr(p, "Group: bad name \"%s\" (1 to 200 of letters, "
-		    "digits, '_', '.', ':', '-')", a);
-		return -1;
-	}
-	free(q->group);
-	return (q->group = conf_strdup(p, a)) == NULL ? -1 : 0;
+	return redis_name(p, "Group", argv[0],
+	    &p->conf->queues[p->sec_at].group);
 }
 
 /* User NAME: whom the server processes run as (privilege separation). */

@@ -260,6 +260,15 @@ def sanitizer_report(text):
             or re.match(r"==\d+== ", l)]
 
 
+def docker_ids(label, running=False):
+    """The ids of the containers (running ones only, if asked) that carry
+    `label` ("name" or "name=value")."""
+    p = subprocess.run(["docker", "ps", "-q" if running else "-aq", "--filter", "label=" + label]
+                       + (["--filter", "status=running"] if running else []),
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return p.stdout.split()
+
+
 def wait_until(cond, timeout, step=0.1):
     """Poll cond() until it holds or timeout seconds have passed; its last value."""
     deadline = time.monotonic() + timeout
@@ -335,8 +344,9 @@ def http(port, method="GET", path="/", body=b"", timeout=5):
 
 class Redis:
     """A throwaway redis-server on a free loopback port, its data in dir
-    (none kept unless appendonly): start() again after stop() is the same
-    Redis without its data."""
+    (none kept unless appendonly, then every write is on disk before its
+    answer): start() again after stop() is the same Redis, with its data
+    only when appendonly.  start() returns once it answers PING."""
 
     def __init__(self, dir, appendonly=False):
         self.dir, self.appendonly, self.port, self.proc = dir, appendonly, free_port(), None
@@ -345,8 +355,10 @@ class Redis:
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes" if self.appendonly else "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
+             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_until(self.up, 10, 0.05):
+            raise RuntimeError("redis-server did not start on port %d" % self.port)
 
     def stop(self):
         if self.proc is not None:
@@ -355,8 +367,12 @@ class Redis:
             self.proc = None
 
     def cli(self, *args):
-        p = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
-                           text=True, timeout=10)
+        """redis-cli's answer, "" when it takes longer than 10 s."""
+        try:
+            p = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                               text=True, timeout=10)
+        except subprocess.TimeoutExpired:
+            return ""
         return p.stdout.strip()
 
     def up(self):

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 
-from dcgitest import Server, Tap, free_port, read_to_close, status_of, wait_until, sanitizer_report, time_limit
+from dcgitest import Server, docker_ids, Tap, free_port, read_to_close, status_of, wait_until, sanitizer_report, time_limit
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
@@ -39,12 +39,6 @@ OVERALL = 600 * SLOW
 DOCKER_SOCK = "/var/run/docker.sock"
 
 time_limit(OVERALL, "t_faults.py")
-
-
-def docker_ids(label):
-    p = subprocess.run(["docker", "ps", "-aq", "--filter", "label=" + label],
-                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    return p.stdout.split()
 
 
 def get(port, path, timeout=30 * SLOW):
@@ -221,7 +215,7 @@ GracePeriod 5s
 <Route /look>
     Image dcgi-test/busybox
     Command /cgi/status
-    Timeout 10s
+    Timeout 60s
 </Route>
 <Route /big>
     Image dcgi-test/busybox

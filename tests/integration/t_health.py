@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 
-from dcgitest import (Server, Tap, free_port, http, read_to_close, sanitizer_report,
+from dcgitest import (Server, Tap, docker_ids, free_port, http, read_to_close, sanitizer_report,
                       status_of, time_limit, wait_until)
 
 t = Tap()
@@ -42,12 +42,6 @@ time_limit(400 * SLOW, "t_health.py")
 
 if shutil.which("redis-server") is None:
     t.skip_all("no redis-server")
-
-
-def docker_ids(label):
-    p = subprocess.run(["docker", "ps", "-aq", "--filter", "label=" + label],
-                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    return p.stdout.split()
 
 
 class Engine:

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from dcgitest import Server, Tap, free_port, wait_until
+from dcgitest import Server, Tap, docker_ids, free_port, wait_until
 
 t = Tap()
 tmp = tempfile.mkdtemp(prefix="dcgi-redis.")
@@ -40,13 +40,6 @@ def redis_up():
         return cli("PING") == "PONG"
     except OSError:
         return False
-
-
-def containers(label, running=False):
-    p = subprocess.run(["docker", "ps", "-q" if running else "-aq", "--filter", "label=" + label]
-                       + (["--filter", "status=running"] if running else []),
-                       capture_output=True, text=True, timeout=30)
-    return p.stdout.split()
 
 
 redis = redis_start()
@@ -100,7 +93,7 @@ cli("RPUSH", "jobs", *["slow%d" % i for i in range(5)])
 most = 0
 deadline = time.monotonic() + 30
 while time.monotonic() < deadline:
-    most = max(most, len(containers("dcgi.queue=jobs", running=True)))
+    most = max(most, len(docker_ids("dcgi.queue=jobs", running=True)))
     if all("item=slow%d " % i in log() for i in range(5)) and cli("LLEN", "jobs:processing") == "0":
         break
     time.sleep(0.1)
@@ -157,7 +150,7 @@ t.ok(len(pushed) > 10 and not lost and "slow-at-stop" not in kept,
 t.ok(not (set(cli("LRANGE", "jobs:processing", "0", "-1").split()) & ran),
      "the ones that ran were acknowledged")
 cli("DEL", "jobs", "jobs:processing")
-t.ok(wait_until(lambda: not containers("dcgi.queue"), 15), "no queue container left")
+t.ok(wait_until(lambda: not docker_ids("dcgi.queue"), 15), "no queue container left")
 redis.send_signal(signal.SIGTERM)
 redis.wait(10)
 shutil.rmtree(tmp, ignore_errors=True)

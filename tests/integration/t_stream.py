@@ -14,43 +14,19 @@ load loses nothing; SIGTERM while entries keep coming loses nothing."""
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import tempfile
 import threading
 import time
 
-from dcgitest import Server, Tap, free_port, wait_until, sanitizer_report
+from dcgitest import Server, Tap, docker_ids, wait_until, sanitizer_report
+from voteapp import Redis
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
 SLOW = 4 if WRAPPED else 1
 tmp = tempfile.mkdtemp(prefix="dcgi-stream.")
-rport = free_port()
-
-
-def redis_start():
-    return subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-                             "--dir", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def cli(*args):
-    try:
-        p = subprocess.run(["redis-cli", "-p", str(rport), *args], capture_output=True,
-                           text=True, timeout=10)
-    except subprocess.TimeoutExpired:
-        return ""
-    return p.stdout.strip()
-
-
-def redis_up():
-    try:
-        socket.create_connection(("127.0.0.1", rport), 0.5).close()
-        return cli("PING") == "PONG"
-    except OSError:
-        return False
+redis = Redis(tmp)          # appendfsync always: a restart keeps the stream
+cli = redis.cli
 
 
 def pending(consumer=None):
@@ -78,15 +54,7 @@ def dead_entries():
     return entries
 
 
-def containers(label, running=False):
-    p = subprocess.run(["docker", "ps", "-q" if running else "-aq", "--filter", "label=" + label]
-                       + (["--filter", "status=running"] if running else []),
-                       capture_output=True, text=True, timeout=30)
-    return p.stdout.split()
-
-
-redis = redis_start()
-t.ok(wait_until(redis_up, 10), "redis-server runs")
+t.ok(cli("PING") == "PONG", "redis-server runs")
 
 # The function: log what it got on stderr; "fail-N" fails until attempt N,
 # "poison" always fails, "slow" sleeps 2 s, "long" 8 s.
@@ -100,7 +68,7 @@ def conf(consumer):
     return ("Listen 127.0.0.1:{port}\nDocumentRoot {root}\nMimeTypes {repo}/conf/mime.types\n"
             "AccessLog off\nErrorLog {tmp}/error.log\nRedis 127.0.0.1:%d\nConsumer %s\n"
             "<Queue jobs>\n Image dcgi-test/busybox\n Command %s\n Concurrency 2\n Retries 2\n"
-            " ClaimAfter 2s\n</Queue>\n" % (rport, consumer, FN))
+            " ClaimAfter 2s\n</Queue>\n" % (redis.port, consumer, FN))
 
 
 # What this node held when it stopped (an entry read by "node-a" and
@@ -185,7 +153,7 @@ for i in range(5):
 most = 0
 deadline = time.monotonic() + 40 * SLOW
 while time.monotonic() < deadline:
-    most = max(most, len(containers("dcgi.queue=jobs", running=True)))
+    most = max(most, len(docker_ids("dcgi.queue=jobs", running=True)))
     if all("item=slow%d " % i in log() for i in range(5)) and pending() == 0:
         break
     time.sleep(0.1)
@@ -213,11 +181,10 @@ t.ok(both[0] > 0 and both[1] > 0, "both nodes took some: %s" % both)
 # the other node does not take over what is still running.
 cli("XADD", "jobs", "*", "item", "long-2")
 t.ok(wait_until(lambda: "item=long-2 " in log() + log2(), 20 * SLOW, 0.05), "an 8 s entry runs")
-redis.send_signal(signal.SIGTERM)
-redis.wait(10)
+redis.stop()
 time.sleep(3)
-redis = redis_start()
-t.ok(wait_until(redis_up, 10), "redis-server is back after 3 s")
+redis.start()
+t.ok(cli("PING") == "PONG", "redis-server is back after 3 s")
 t.ok(wait_until(lambda: pending() == 0 and cli("XLEN", "jobs") == "0", 60 * SLOW),
      "the entry was acknowledged")
 time.sleep(2)
@@ -244,11 +211,10 @@ names = ["load-%d" % i for i in range(20)]
 for n in names[:10]:
     cli("XADD", "jobs", "*", "item", n)
 time.sleep(0.5)
-redis.send_signal(signal.SIGTERM)
-redis.wait(10)
+redis.stop()
 time.sleep(1)
-redis = redis_start()
-t.ok(wait_until(redis_up, 10), "redis-server restarted")
+redis.start()
+t.ok(cli("PING") == "PONG", "redis-server restarted")
 for n in names[10:]:
     cli("XADD", "jobs", "*", "item", n)
 t.ok(wait_until(lambda: all("item=%s " % n in log() for n in names) and pending() == 0 and
@@ -299,10 +265,9 @@ t.ok(not (left & ran), "the ones that ran were deleted")
 t.ok("item=slow-at-stop " in log() and
      not any(x == "slow-at-stop" for x in cli("XRANGE", "jobs", "-", "+").split("\n")),
      "the one running at SIGTERM finished and was acknowledged")
-t.ok(wait_until(lambda: not containers("dcgi.queue=jobs"), 15 * SLOW), "no queue container left")
+t.ok(wait_until(lambda: not docker_ids("dcgi.queue=jobs"), 15 * SLOW), "no queue container left")
 t.ok(not sanitizer_report(s.errors()) and not sanitizer_report(s2.errors()),
      "no sanitizer report")
-redis.send_signal(signal.SIGTERM)
-redis.wait(10)
+redis.stop()
 shutil.rmtree(tmp, ignore_errors=True)
 t.done()

@@ -4,47 +4,18 @@ routes and queue, as conf/httpd.conf has them."""
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
-from dcgitest import Server, free_port, wait_until
+import dcgitest
+from dcgitest import Server, free_port
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 
 
-
-
-class Redis:
-    def __init__(self, tmp):
-        self.port = free_port()
-        self.dir = tmp
-        self.proc = None
-        self.start()
-
-    def start(self):
-        # appendfsync always: a restart keeps every queued vote.
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_until(lambda: self.cli("PING") == "PONG", 10):
-            raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-    def cli(self, *args):
-        try:
-            p = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
-                               text=True, timeout=10)
-            return p.stdout.strip()
-        except subprocess.TimeoutExpired:
-            return ""
+def Redis(tmp):
+    """The app's Redis: a restart keeps every queued vote."""
+    return dcgitest.Redis(tmp, appendonly=True)
 
 
 class Postgres:
