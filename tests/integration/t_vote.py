@@ -16,8 +16,8 @@ import time
 import urllib.error
 import urllib.request
 
-from dcgitest import Tap
-from voteapp import App, images_present, wait_until
+from dcgitest import Tap, wait_until
+from voteapp import App, images_present
 
 t = Tap()
 missing = images_present()
