@@ -213,6 +213,11 @@ cgi_env(const struct http_request *r, const struct cgi_context *cx)
 		cgi_add(&vs, "CONTENT_TYPE", ctype);
 	if (cx->https)
 		cgi_add(&vs, "HTTPS", "on");
+	/* §4.1.1, §4.1.11: the server checked the credentials. */
+	if (cx->remote_user != NULL) {
+		cgi_add(&vs, "AUTH_TYPE", "Basic");
+		cgi_add(&vs, "REMOTE_USER", cx->remote_user);
+	}
 
 	for (int h = 0; h < r->nheaders; h++) {
 		const char *name = r->headers[h].name, *val = r->headers[h].value;
@@ -225,6 +230,10 @@ cgi_env(const struct http_request *r, const struct cgi_context *cx)
 		    strcasecmp(name, "Transfer-Encoding") == 0 ||
 		    /* httpoxy: HTTP_PROXY would set a client's proxy. */
 		    strcasecmp(name, "Proxy") == 0 ||
+		    /* Credentials the server checked are its own: a
+		     * function sees REMOTE_USER, never the password. */
+		    (cx->remote_user != NULL &&
+		    strcasecmp(name, "Authorization") == 0) ||
 		    cgi_header_var(name, var, sizeof(var)) == -1)
 			continue;
 		if ((v = cgi_find(&vs, var)) == NULL) {
@@ -265,7 +274,8 @@ cgi_server_var(const char *name, size_t n)
 	    "SERVER_SOFTWARE", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL",
 	    "REQUEST_METHOD", "REQUEST_URI", "SCRIPT_NAME", "PATH_INFO",
 	    "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST", "REMOTE_PORT",
-	    "CONTENT_LENGTH", "CONTENT_TYPE", "HTTPS" };
+	    "CONTENT_LENGTH", "CONTENT_TYPE", "HTTPS", "AUTH_TYPE",
+	    "REMOTE_USER" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i]) == n && memcmp(names[i], name, n) == 0)

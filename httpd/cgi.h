@@ -18,6 +18,8 @@ struct cgi_context {
 	unsigned	 remote_port;
 	unsigned	 server_port;
 	int		 https;
+	const char	*remote_user;	/* Basic authentication passed: the
+					   user (AUTH_TYPE=Basic); NULL */
 	int64_t		 content_length;	/* -1: no body */
 	const char	*server_software;
 	char		**extra;	/* route Env, "K=V", NULL-terminated */

@@ -58,12 +58,15 @@ static const char *const conf_docker_sockets[] = {
 #define W_TOP		0x1
 #define W_ROUTE		0x2
 #define W_QUEUE		0x4
+#define W_LOCATION	0x8
 #define W_RUN		(W_ROUTE | W_QUEUE)
+#define W_ACCESS	(W_ROUTE | W_LOCATION)
 
 enum conf_section {
 	SEC_TOP,
 	SEC_ROUTE,
 	SEC_QUEUE,
+	SEC_LOCATION,
 	SEC_SKIP		/* inside an unknown section: ignore it */
 };
 
@@ -825,10 +828,19 @@ cur_run(struct parser *p)
 	return &p->conf->queues[p->sec_at].run;
 }
 
+static struct access *
+cur_access(struct parser *p)
+{
+	if (p->sec == SEC_ROUTE)
+		return &p->conf->routes[p->sec_at].access;
+	return &p->conf->locations[p->sec_at].access;
+}
+
 static const char *
 sec_kind(enum conf_section s)
 {
-	return s == SEC_ROUTE ? "Route" : "Queue";
+	return s == SEC_ROUTE ? "Route" : s == SEC_QUEUE ? "Queue" :
+	    "Location";
 }
 
 static const char *
@@ -838,6 +850,8 @@ sec_arg(struct parser *p)
 
 	if (p->sec == SEC_ROUTE)
 		a = p->conf->routes[p->sec_at].prefix;
+	else if (p->sec == SEC_LOCATION)
+		a = p->conf->locations[p->sec_at].prefix;
 	else
 		a = p->conf->queues[p->sec_at].name;
 	return a != NULL ? a : "";
@@ -1200,6 +1214,192 @@ dir_group(struct parser *p, const struct directive *d, int argc, char **argv)
 	(void)argc;
 	return redis_name(p, "Group", argv[0],
 	    &p->conf->queues[p->sec_at].group);
+}
+
+/*
+ * Require all granted|denied, Require ip CIDR..., Require valid-user,
+ * Require user NAME...: who may have a <Route> or <Location>.  Several
+ * Require lines: any one lets a client in (Apache's implicit RequireAny).
+ */
+static int
+dir_require(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	struct access *a = cur_access(p);
+	const char *kind = argv[0], *why;
+	int all = 0;
+
+	(void)d;
+	if (!a->set) {
+		/* Even when this line is bad: no "has no Require" then. */
+		a->set = 1;
+		a->at_file = p->file;
+		a->at_line = p->line;
+	}
+	if (strcasecmp(kind, "all") == 0) {
+		if (argc != 2 || (strcasecmp(argv[1], "granted") != 0 &&
+		    strcasecmp(argv[1], "denied") != 0)) {
+			perr(p, "Require all: granted or denied");
+			return -1;
+		}
+		all = strcasecmp(argv[1], "granted") == 0 ? 1 : -1;
+	} else if (strcasecmp(kind, "ip") == 0) {
+		struct access_net *n;
+
+		if (argc < 2) {
+			perr(p, "Require ip: at least one address or network");
+			return -1;
+		}
+		if ((n = conf_append(p, a->nets, a->nnets + (size_t)argc - 2,
+		    sizeof(*n))) == NULL)
+			return -1;
+		a->nets = n;
+		for (int i = 1; i < argc; i++) {
+			if (access_net_parse(argv[i], &a->nets[a->nnets],
+			    &why) == -1) {
+				perr(p, "Require ip: \"%s\": %s", argv[i], why);
+				return -1;
+			}
+			a->nnets++;
+		}
+	} else if (strcasecmp(kind, "valid-user") == 0) {
+		if (argc != 1) {
+			perr(p, "Require valid-user takes no more words");
+			return -1;
+		}
+		a->valid_user = 1;
+	} else if (strcasecmp(kind, "user") == 0) {
+		char **u;
+
+		if (argc < 2) {
+			perr(p, "Require user: at least one user name");
+			return -1;
+		}
+		if ((u = reallocarray(a->users, a->nusers + (size_t)argc,
+		    sizeof(*u))) == NULL) {
+			conf_oom(p);
+			return -1;
+		}
+		a->users = u;
+		for (int i = 1; i < argc; i++) {
+			if ((u[a->nusers] = conf_strdup(p, argv[i])) == NULL)
+				return -1;
+			u[++a->nusers] = NULL;
+		}
+	} else {
+		perr(p, "Require: unknown \"%s\" (all, ip, user or "
+		    "valid-user)", kind);
+		return -1;
+	}
+	/* "all" says everything: alone or not at all. */
+	if ((all != 0 && (a->all != 0 || a->nnets > 0 || a->valid_user ||
+	    a->nusers > 0)) || (all == 0 && a->all != 0)) {
+		perr(p, "Require all %s cannot be combined with other Require "
+		    "lines", all == 1 || a->all == 1 ? "granted" : "denied");
+		return -1;
+	}
+	if (all != 0)
+		a->all = all;
+	return 0;
+}
+
+/*
+ * AuthUserFile FILE: the htpasswd file (bcrypt hashes) users are checked
+ * against.  Read now, by the process that loads the configuration: a
+ * reload reads it again, and a server process never opens it.
+ */
+static int
+dir_auth_user_file(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	struct access *a = cur_access(p);
+	char *path, err[256];
+
+	(void)d;
+	(void)argc;
+	if ((path = path_join(p->conf->server_root, argv[0])) == NULL) {
+		perr(p, "AuthUserFile: \"%s\": %s", argv[0], strerror(errno));
+		return -1;
+	}
+	if ((a->file = calloc(1, sizeof(*a->file))) == NULL) {
+		free(path);
+		conf_oom(p);
+		return -1;
+	}
+	if (access_file_load(path, a->file, err, sizeof(err)) == -1) {
+		perr(p, "AuthUserFile %s: %s", path, err);
+		free(a->file);
+		a->file = NULL;
+		free(path);
+		return -1;
+	}
+	free(path);
+	return 0;
+}
+
+/* AuthName REALM: what the browser's login prompt names. */
+static int
+dir_auth_name(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	struct access *a = cur_access(p);
+
+	(void)d;
+	(void)argc;
+	/* It goes into a quoted-string of WWW-Authenticate. */
+	if (*argv[0] == '\0' || strlen(argv[0]) > 200 ||
+	    strpbrk(argv[0], "\"\\") != NULL) {
+		perr(p, "AuthName: 1 to 200 characters, no '\"' or '\\'");
+		return -1;
+	}
+	for (const char *q = argv[0]; *q != '\0'; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+			perr(p, "AuthName: no control characters");
+			return -1;
+		}
+	a->realm = conf_strdup(p, argv[0]);
+	return a->realm == NULL ? -1 : 0;
+}
+
+static const struct seen *conf_seen(struct parser *, const char *,
+		    unsigned);
+
+/* The end of a <Route> or <Location>: its access rules make sense. */
+static void
+access_close(struct parser *p)
+{
+	struct access *a = cur_access(p);
+	int wants = a->valid_user || a->nusers > 0;
+
+	if (p->sec == SEC_LOCATION && !a->set)
+		conf_report(p, p->sec_file, p->sec_line, p->sec_text,
+		    "<Location %s> has no Require", sec_arg(p));
+	if (wants && a->file == NULL &&
+	    conf_seen(p, "AuthUserFile", W_ACCESS) == NULL)
+		conf_report(p, p->sec_file, p->sec_line, p->sec_text,
+		    "<%s %s>: Require %s needs an AuthUserFile",
+		    sec_kind(p->sec), sec_arg(p), a->valid_user ?
+		    "valid-user" : "user");
+	if (!wants && (a->file != NULL || a->realm != NULL))
+		conf_report(p, p->sec_file, p->sec_line, p->sec_text,
+		    "<%s %s>: AuthUserFile and AuthName need Require "
+		    "valid-user or Require user", sec_kind(p->sec),
+		    sec_arg(p));
+	if (a->file != NULL) {
+		for (size_t i = 0; i < a->nusers; i++) {
+			size_t j;
+
+			for (j = 0; j < a->file->nusers; j++)
+				if (strcmp(a->file->users[j].name,
+				    a->users[i]) == 0)
+					break;
+			if (j == a->file->nusers)
+				conf_report(p, p->sec_file, p->sec_line,
+				    p->sec_text, "<%s %s>: Require user %s: "
+				    "no such user in %s", sec_kind(p->sec),
+				    sec_arg(p), a->users[i], a->file->path);
+		}
+	}
 }
 
 /* User NAME: whom the server processes run as (privilege separation). */
@@ -2037,6 +2237,11 @@ static const struct directive directives[] = {
 	NUMDIR("PrestartMaxAge", W_ROUTE, N_DURATION, B_ROUTE, struct conf_route,
 	    prestart_max_age_ms, F_INT64, T_SEC, 24 * T_HOUR, "1s to 24h"),
 
+	/* Who may: <Route> and <Location>. */
+	DIR("Require", W_ACCESS, 1, 64, 1, dir_require),
+	DIR("AuthUserFile", W_ACCESS, 1, 1, 0, dir_auth_user_file),
+	DIR("AuthName", W_ACCESS, 1, 1, 0, dir_auth_name),
+
 	/* <Queue> only. */
 	NUMDIR("Concurrency", W_QUEUE, N_COUNT, B_QUEUE, struct conf_queue,
 	    concurrency, F_INT, 1, 256, "1 to 256"),
@@ -2092,10 +2297,33 @@ conf_section_open(struct parser *p, enum conf_section kind, const char *arg)
 	struct conf		*c = p->conf;
 	struct conf_route	*r;
 	struct conf_queue	*q;
+	struct conf_location	*l;
 	const char		*why;
 	size_t			 i;
 
-	if (kind == SEC_ROUTE) {
+	if (kind == SEC_LOCATION) {
+		if ((l = conf_append(p, c->locations, c->nlocations,
+		    sizeof(*l))) == NULL)
+			goto done;
+		c->locations = l;
+		p->sec_at = c->nlocations++;
+		l = &c->locations[p->sec_at];
+		l->file = p->file;
+		l->line = p->line;
+		if (arg != NULL && (l->prefix = conf_strdup(p, arg)) != NULL) {
+			for (i = 0; i + 1 < c->nlocations; i++)
+				if (c->locations[i].prefix != NULL &&
+				    strcmp(c->locations[i].prefix, arg) == 0)
+					break;
+			if ((why = prefix_check(arg)) != NULL)
+				perr(p, "<Location>: bad prefix \"%s\": %s",
+				    arg, why);
+			else if (i + 1 < c->nlocations)
+				perr(p, "duplicate location %s (first at "
+				    "%s:%d)", arg, c->locations[i].file,
+				    c->locations[i].line);
+		}
+	} else if (kind == SEC_ROUTE) {
 		if ((r = conf_append(p, c->routes, c->nroutes, sizeof(*r))) ==
 		    NULL)
 			goto done;
@@ -2166,6 +2394,8 @@ conf_section_close(struct parser *p)
 	    cur_run(p)->image == NULL && conf_seen(p, "Image", W_RUN) == NULL)
 		conf_report(p, p->sec_file, p->sec_line, p->sec_text,
 		    "<%s %s> has no Image", sec_kind(p->sec), sec_arg(p));
+	if (p->sec == SEC_ROUTE || p->sec == SEC_LOCATION)
+		access_close(p);
 	free(p->sec_text);
 	p->sec_text = NULL;
 	p->sec = SEC_TOP;
@@ -2195,6 +2425,8 @@ conf_section(struct parser *p, int argc, char **argv)
 		kind = SEC_ROUTE;
 	else if (strcasecmp(name, "Queue") == 0)
 		kind = SEC_QUEUE;
+	else if (strcasecmp(name, "Location") == 0)
+		kind = SEC_LOCATION;
 
 	if (p->sec == SEC_SKIP) {
 		/* Inside an unknown section, only its end matters. */
@@ -2257,6 +2489,8 @@ where_text(unsigned w, char *buf, size_t len)
 		(void)snprintf(buf, len, "inside <Route>");
 	else if (w == W_QUEUE)
 		(void)snprintf(buf, len, "inside <Queue>");
+	else if (w == W_ACCESS)
+		(void)snprintf(buf, len, "inside <Route> or <Location>");
 	else if (w == (W_TOP | W_ROUTE))
 		(void)snprintf(buf, len, "%s or inside <Route>", top);
 	else
@@ -2298,8 +2532,8 @@ conf_directive(struct parser *p, int argc, char **argv)
 	}
 	if (p->sec == SEC_SKIP)
 		goto done;
-	here = p->sec == SEC_TOP ? W_TOP :
-	    p->sec == SEC_ROUTE ? W_ROUTE : W_QUEUE;
+	here = p->sec == SEC_TOP ? W_TOP : p->sec == SEC_ROUTE ? W_ROUTE :
+	    p->sec == SEC_LOCATION ? W_LOCATION : W_QUEUE;
 	for (i = 0; i < NDIRECTIVES && d == NULL; i++) {
 		if (strcasecmp(directives[i].name, argv[0]) != 0)
 			continue;
@@ -2689,7 +2923,13 @@ conf_free(struct conf *c)
 	free(c->consumer);
 	free(c->health);
 	free(c->metrics);
+	for (i = 0; i < c->nlocations; i++) {
+		free(c->locations[i].prefix);
+		access_free(&c->locations[i].access);
+	}
+	free(c->locations);
 	for (i = 0; i < c->nroutes; i++) {
+		access_free(&c->routes[i].access);
 		free(c->routes[i].prefix);
 		strv_free(c->routes[i].preload_modules);
 		conf_run_free(&c->routes[i].run);
@@ -2826,34 +3066,70 @@ conf_unref(struct conf *c)
  * "/vote", "/vote/" and "/vote/x", not "/voter".  A prefix with a trailing
  * slash, "/app/", takes "/app/" and what is below it, and "/app" too: the
  * server answers that with a 301 to "/app/" (as nginx and Go's cgi host
- * mount such a handler).  The longest one wins.
+ * mount such a handler).  The longest one wins.  0: no match, else the
+ * prefix's length.
  */
+static size_t
+prefix_match(const char *prefix, const char *path)
+{
+	size_t n;
+
+	if (prefix == NULL)
+		return 0;
+	n = strlen(prefix);
+	if (n > 1 && prefix[n - 1] == '/') {
+		if (strncmp(path, prefix, n) != 0 &&
+		    (strncmp(path, prefix, n - 1) != 0 || path[n - 1] != '\0'))
+			return 0;
+	} else if (n > 1 && (strncmp(path, prefix, n) != 0 ||
+	    (path[n] != '\0' && path[n] != '/')))
+		return 0;
+	return n;
+}
+
 const struct conf_route *
 conf_route_match(const struct conf *c, const char *path)
 {
-	const struct conf_route	*r, *best = NULL;
+	const struct conf_route	*best = NULL;
 	size_t			 i, n, bestlen = 0;
 
 	if (c == NULL || path == NULL || path[0] != '/')
-		goto done;
-	for (i = 0; i < c->nroutes; i++) {
-		r = &c->routes[i];
-		if (r->prefix == NULL)
-			continue;
-		n = strlen(r->prefix);
-		if (n > 1 && r->prefix[n - 1] == '/') {
-			if (strncmp(path, r->prefix, n) != 0 &&
-			    (strncmp(path, r->prefix, n - 1) != 0 ||
-			    path[n - 1] != '\0'))
-				continue;
-		} else if (n > 1 && (strncmp(path, r->prefix, n) != 0 ||
-		    (path[n] != '\0' && path[n] != '/')))
-			continue;
-		if (best == NULL || n > bestlen) {
-			best = r;
+		return NULL;
+	for (i = 0; i < c->nroutes; i++)
+		if ((n = prefix_match(c->routes[i].prefix, path)) > 0 &&
+		    (best == NULL || n > bestlen)) {
+			best = &c->routes[i];
 			bestlen = n;
 		}
-	}
-done:
+	return best;
+}
+
+/*
+ * The access rules for a path: those of the longest prefix, among the
+ * <Location>s and the <Route>s that have any, that matches it; NULL when
+ * none does (everyone may).
+ */
+const struct access *
+conf_access_match(const struct conf *c, const char *path)
+{
+	const struct access	*best = NULL;
+	size_t			 i, n, bestlen = 0;
+
+	if (c == NULL || path == NULL || path[0] != '/')
+		return NULL;
+	for (i = 0; i < c->nlocations; i++)
+		if (c->locations[i].access.set &&
+		    (n = prefix_match(c->locations[i].prefix, path)) > 0 &&
+		    n > bestlen) {
+			best = &c->locations[i].access;
+			bestlen = n;
+		}
+	for (i = 0; i < c->nroutes; i++)
+		if (c->routes[i].access.set &&
+		    (n = prefix_match(c->routes[i].prefix, path)) > 0 &&
+		    n > bestlen) {
+			best = &c->routes[i].access;
+			bestlen = n;
+		}
 	return best;
 }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access.h"
+
 #define CONF_TLS_1_2	0x1
 #define CONF_TLS_1_3	0x2
 
@@ -82,6 +84,16 @@ struct conf_route {
 	char		**preload_modules;	/* NULL-terminated; may be empty;
 					   their lengths + 1 add up to at most
 					   PRELOAD_NAMES_MAX */
+	struct access	 access;	/* Require, AuthUserFile, AuthName */
+	const char	*file;
+	int		 line;
+};
+
+/* <Location /prefix>: access rules for whatever the prefix names (files,
+ * Health, Metrics, routes that set none of their own). */
+struct conf_location {
+	char		*prefix;	/* matched as a route's prefix is */
+	struct access	 access;
 	const char	*file;
 	int		 line;
 };
@@ -152,6 +164,8 @@ struct conf {
 	size_t		 nroutes;
 	struct conf_queue *queues;
 	size_t		 nqueues;
+	struct conf_location *locations;
+	size_t		 nlocations;
 
 	/* Storage owned by the conf for the file names above. */
 	char		**files;
@@ -174,6 +188,11 @@ void		 conf_unref(struct conf *);
 
 /* The longest <Route> prefix that matches a normalised path, or NULL. */
 const struct conf_route *conf_route_match(const struct conf *, const char *path);
+/*
+ * The access rules of the longest <Location> or <Route> prefix with any
+ * that matches a normalised path; NULL: none (everyone may).
+ */
+const struct access *conf_access_match(const struct conf *, const char *path);
 
 /*
  * Units, exposed for the tests.  Durations: "30s", "500ms", "2m", "1h",

@@ -279,7 +279,7 @@ log_access(const struct log_access *a)
 {
 	static const char *mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
 	    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	char line[4096], req[1200], ref[600], ua[600];
+	char line[4096], req[1200], ref[600], ua[600], user[1100];
 	time_t t = (time_t)a->wall;
 	struct tm tm;
 	int n;
@@ -288,13 +288,15 @@ log_access(const struct log_access *a)
 		return;
 	gmtime_r(&t, &tm);
 	log_escape(req, sizeof(req), a->request_line);
+	/* A name from the user file, but it may hold blanks or quotes. */
+	log_escape(user, sizeof(user), a->user ? a->user : "-");
 	if (log_cur->combined) {
 		log_escape(ref, sizeof(ref), a->referer ? a->referer : "-");
 		log_escape(ua, sizeof(ua), a->user_agent ? a->user_agent : "-");
 		n = snprintf(line, sizeof(line),
-		    "%s - - [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s\" %d %llu"
+		    "%s - %s [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s\" %d %llu"
 		    " \"%s\" \"%s\" %lld.%03lld %s\n",
-		    a->client, tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
+		    a->client, user, tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
 		    tm.tm_hour, tm.tm_min, tm.tm_sec, req, a->status,
 		    (unsigned long long)a->bytes, ref, ua,
 		    (long long)(a->duration_us / 1000000),
@@ -302,9 +304,9 @@ log_access(const struct log_access *a)
 		    a->reqid ? a->reqid : "-");
 	} else {
 		n = snprintf(line, sizeof(line),
-		    "%s - - [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s\" %d %llu"
+		    "%s - %s [%02d/%s/%04d:%02d:%02d:%02d +0000] \"%s\" %d %llu"
 		    " %lld.%03lld %s\n",
-		    a->client, tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
+		    a->client, user, tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
 		    tm.tm_hour, tm.tm_min, tm.tm_sec, req, a->status,
 		    (unsigned long long)a->bytes,
 		    (long long)(a->duration_us / 1000000),

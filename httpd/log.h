@@ -40,6 +40,7 @@ void		 log_msg(enum log_level, const char *reqid, const char *fmt, ...)
 
 struct log_access {
 	const char	*client;	/* address text */
+	const char	*user;		/* authenticated; NULL: "-" */
 	const char	*request_line;	/* as received, sanitised here */
 	int		 status;
 	uint64_t	 bytes;		/* body bytes sent */

@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "access.h"
 #include "cache.h"
 #include "cgi.h"
 #include "client.h"
@@ -154,6 +155,8 @@ struct req {
 	uint64_t	 sent;		/* body bytes written */
 	int		 is_head;
 	enum req_own	 own;		/* Health or Metrics */
+	const char	*user;		/* Basic authentication passed: the
+					   name, in the conf's user file */
 
 	/* the body */
 	int64_t		 body_left;	/* Content-Length still to read */
@@ -906,6 +909,7 @@ conn_log(struct conn *c)
 	else
 		snprintf(line, sizeof(line), "-");
 	a.client = c->client;
+	a.user = r->user;
 	a.request_line = line;
 	a.status = r->status;
 	a.bytes = r->sent;
@@ -1324,6 +1328,7 @@ run:
 	cx.remote_port = c->port;
 	cx.server_port = c->local_port;
 	cx.https = c->tls;
+	cx.remote_user = r->user;
 	cx.content_length = r->http.chunked || r->http.content_length >= 0 ?
 	    (int64_t)r->bodylen : -1;
 	cx.server_software = SERVER_SOFTWARE;
@@ -1586,6 +1591,49 @@ conn_route_slash(struct conn *c)
 }
 
 /* A complete head is in c->in[0..len): parse it and decide what next. */
+/*
+ * Require, AuthUserFile: 0 when the client may have the path, else -1
+ * with the answer on its way (403, 401 with a Basic challenge, or 429
+ * when bcrypt has used its share of this second).
+ */
+static int
+conn_access(struct conn *c)
+{
+	struct req *r = c->req;
+	const struct access *a = conf_access_match(r->conf, r->http.path);
+	const char *why, *user;
+	enum access_result res;
+	char extra[300];
+	int status;
+
+	r->user = NULL;
+	if (a == NULL)
+		return 0;
+	res = access_check(a, c->client, http_header_get(&r->http,
+	    "Authorization"), loop_now(c->srv->loop), &user, &why);
+	if (res == ACCESS_OK) {
+		r->user = user;
+		return 0;
+	}
+	status = res == ACCESS_FORBIDDEN ? 403 : res == ACCESS_BUSY ? 429 :
+	    401;
+	/* A browser's first request has no credentials: not news. */
+	log_msg(strcmp(why, "no credentials") == 0 ? LOG_LV_DEBUG :
+	    LOG_LV_INFO, r->id, "%s: %d for %s: %s (Require at %s:%d)",
+	    r->http.path, status, c->client, why, a->at_file, a->at_line);
+	/* A body not read yet would be taken for the next request. */
+	if (r->http.content_length > 0 || r->http.chunked)
+		c->keep_alive = 0;
+	if (status == 401)
+		(void)snprintf(extra, sizeof(extra), "WWW-Authenticate: Basic "
+		    "realm=\"%s\", charset=\"UTF-8\"\r\n",
+		    a->realm != NULL ? a->realm : "dcgi");
+	else if (status == 429)
+		(void)snprintf(extra, sizeof(extra), "Retry-After: 1\r\n");
+	conn_reply_error(c, status, status == 403 ? NULL : extra);
+	return -1;
+}
+
 static void
 conn_request(struct conn *c, size_t len)
 {
@@ -1631,6 +1679,8 @@ conn_request(struct conn *c, size_t len)
 	if (r->http.path != NULL && r->own == REQ_OWN_NONE)
 		r->route = conf_route_match(r->conf, r->http.path);
 	if (r->route != NULL && conn_route_slash(c) == 0)
+		return;
+	if (r->http.path != NULL && conn_access(c) != 0)
 		return;
 	r->body_max = r->route != NULL && r->route->max_body >= 0 ?
 	    r->route->max_body : r->conf->max_body;
@@ -2203,6 +2253,9 @@ conn_redirect(struct conn *c)
 	r->bodylen = r->bodycap = 0;
 	r->chunked_out = 0;
 	r->route = conf_route_match(r->conf, r->http.path);
+	/* The new path may be guarded as the first was not. */
+	if (conn_access(c) != 0)
+		return;
 	conn_dispatch(c);
 }
 

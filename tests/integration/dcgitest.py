@@ -330,12 +330,14 @@ def dechunk(body):
         body = body[n + 2:]
 
 
-def http(port, method="GET", path="/", body=b"", timeout=5):
-    """One request on a connection of its own: (status, head as text,
-    body), the body de-chunked (None when a chunked one was cut short)."""
+def http(port, method="GET", path="/", body=b"", timeout=5, headers="", host="127.0.0.1"):
+    """One request on a connection of its own to host: (status, head as
+    text, body), the body de-chunked (None when a chunked one was cut
+    short).  headers: more header lines, each ending in CRLF."""
     extra = b"Content-Length: %d\r\n" % len(body) if body else b""
-    r = raw(port, b"%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n%s"
-            % (method.encode(), path.encode(), extra, body), timeout=timeout)
+    r = raw(port, b"%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s%s\r\n%s"
+            % (method.encode(), path.encode(), headers.encode(), extra, body),
+            timeout=timeout, host=host)
     head, _, rest = r.partition(b"\r\n\r\n")
     if re.search(rb"\r\nTransfer-Encoding: chunked\r\n", head + b"\r\n", re.I):
         rest = dechunk(rest)

@@ -715,6 +715,128 @@ test_errors(void)
 		expect_error(tab[i].text, tab[i].where, tab[i].want);
 }
 
+/* alice:secret, as htpasswd -nbB wrote it. */
+#define ALICE	"alice:$2y$05$G8LXQvLFec4fnZ9qchrnkepcB/3hZkgHO0zWMMri4BUL6FqM9C4VS\n"
+#define LOC(b)	L "<Location /p>\n" b "</Location>\n"
+
+/* Require, AuthUserFile, AuthName and <Location>. */
+static void
+test_access(void)
+{
+	static const struct {
+		const char	*text;
+		const char	*where;
+		const char	*want;
+	} tab[] = {
+		{ LOC(""), "httpd.conf:2: ", "<Location /p> has no Require" },
+		{ L "<Location p>\nRequire all granted\n</Location>\n",
+		  "httpd.conf:2: ", "<Location>: bad prefix \"p\"" },
+		{ L "<Location /p>\nRequire all granted\n</Location>\n"
+		  "<Location /p>\nRequire all denied\n</Location>\n",
+		  "httpd.conf:5: ", "duplicate location /p (first at "
+		  "httpd.conf:2)" },
+		{ LOC("Image x\n"), "httpd.conf:3: ", "Image is not valid inside "
+		  "<Location> (only inside <Route> or <Queue>)" },
+		{ L "Require all granted\n", "httpd.conf:2: ", "Require is not "
+		  "valid outside a section (only inside <Route> or <Location>)" },
+		{ Q("Require all granted\n"), "httpd.conf:5: ", "Require is not "
+		  "valid inside <Queue>" },
+		{ LOC("Require\n"), "httpd.conf:3: ",
+		  "Require takes 1 to 64 arguments, got 0" },
+		{ LOC("Require everyone\n"), "httpd.conf:3: ",
+		  "Require: unknown \"everyone\" (all, ip, user or valid-user)" },
+		{ LOC("Require all\n"), "httpd.conf:3: ",
+		  "Require all: granted or denied" },
+		{ LOC("Require all maybe\n"), "httpd.conf:3: ",
+		  "Require all: granted or denied" },
+		{ LOC("Require all granted\nRequire ip ::1\n"), "httpd.conf:4: ",
+		  "Require all granted cannot be combined with other Require" },
+		{ LOC("Require ip ::1\nRequire all denied\n"), "httpd.conf:4: ",
+		  "Require all denied cannot be combined" },
+		{ LOC("Require ip\n"), "httpd.conf:3: ",
+		  "Require ip: at least one address or network" },
+		{ LOC("Require ip 10.0.0.1/8\n"), "httpd.conf:3: ",
+		  "Require ip: \"10.0.0.1/8\": bits are set beyond the prefix" },
+		{ LOC("Require ip ::1 localhost\n"), "httpd.conf:3: ",
+		  "Require ip: \"localhost\": not an IPv4 or IPv6 address" },
+		{ LOC("Require ip 10.0.0.0/40\n"), "httpd.conf:3: ",
+		  "the prefix length is not 0 to 32" },
+		{ LOC("Require valid-user x\n"), "httpd.conf:3: ",
+		  "Require valid-user takes no more words" },
+		{ LOC("Require user\n"), "httpd.conf:3: ",
+		  "Require user: at least one user name" },
+		{ LOC("Require valid-user\n"), "httpd.conf:2: ",
+		  "<Location /p>: Require valid-user needs an AuthUserFile" },
+		{ R("Require user bob\n"), "httpd.conf:2: ",
+		  "<Route /a>: Require user needs an AuthUserFile" },
+		{ LOC("Require ip ::1\nAuthUserFile users\n"), "httpd.conf:2: ",
+		  "AuthUserFile and AuthName need Require valid-user or "
+		  "Require user" },
+		{ LOC("Require ip ::1\nAuthName x\n"), "httpd.conf:2: ",
+		  "AuthUserFile and AuthName need Require" },
+		{ LOC("Require valid-user\nAuthUserFile nosuch\n"),
+		  "httpd.conf:4: ", "nosuch: No such file or directory" },
+		{ LOC("Require valid-user\nAuthUserFile bad-users\n"),
+		  "httpd.conf:4: ", "bad-users: line 2: user \"bob\": not a "
+		  "bcrypt hash ($2y$ or $2b$, as htpasswd -B writes them)" },
+		{ LOC("Require user alice bob\nAuthUserFile users\n"),
+		  "httpd.conf:2: ", "<Location /p>: Require user bob: no such "
+		  "user in " },
+		{ LOC("Require valid-user\nAuthUserFile users\n"
+		  "AuthUserFile users\n"), "httpd.conf:5: ",
+		  "AuthUserFile given twice" },
+		{ LOC("Require valid-user\nAuthUserFile users\nAuthName "
+		  "\"a \\\"b\\\"\"\n"), "httpd.conf:5: ",
+		  "AuthName: 1 to 200 characters, no '\"' or '\\'" },
+		{ LOC("Require valid-user\nAuthUserFile users\nAuthName "
+		  "\"\"\n"), "httpd.conf:5: ", "AuthName: 1 to 200" },
+	};
+	struct errs	 e;
+	struct conf	*c;
+	const struct access *a;
+
+	write_file("users", ALICE);
+	write_file("bad-users", ALICE "bob:$apr1$x$y\n");
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		expect_error(tab[i].text, tab[i].where, tab[i].want);
+
+	c = load(L "<Location /status>\n  Require ip 127.0.0.1 ::1\n"
+	    "</Location>\n"
+	    "<Location />\n  Require all granted\n</Location>\n"
+	    "<Route /api>\n  Image x\n  Require user alice\n"
+	    "  Require ip 10.0.0.0/8\n  AuthUserFile users\n"
+	    "  AuthName \"The API\"\n</Route>\n"
+	    "<Route /api/open>\n  Image x\n</Route>\n"
+	    "<Location /api/closed>\n  Require all denied\n</Location>\n", &e);
+	ok(c != NULL, "a configuration with locations and a guarded route "
+	    "loads");
+	show_errs(&e);
+	if (c == NULL)
+		return;
+	is_int(c->nlocations, 3, "  3 locations");
+	a = conf_access_match(c, "/status/index.html");
+	ok(a != NULL && a->nnets == 2 && a->at_line == 3,
+	    "  /status/index.html: the /status location (Require at line 3)");
+	a = conf_access_match(c, "/statusx");
+	ok(a != NULL && a->all == 1, "  /statusx: the / location");
+	a = conf_access_match(c, "/api/x");
+	ok(a != NULL && a->nusers == 1 && a->file != NULL &&
+	    a->file->nusers == 1 && strcmp(a->realm, "The API") == 0,
+	    "  /api/x: the route's own rules, its user file loaded");
+	a = conf_access_match(c, "/api/open/x");
+	ok(a != NULL && a->nusers == 1,
+	    "  /api/open/x: a route with no rules of its own: the "
+	    "longer prefix with rules, /api");
+	a = conf_access_match(c, "/api/closed");
+	ok(a != NULL && a->all == -1, "  /api/closed: the location, longer");
+	conf_unref(c);
+
+	c = load(L "<Route /a>\nImage x\n</Route>\n", &e);
+	ok(c != NULL && conf_access_match(c, "/a") == NULL,
+	    "no Require anywhere: no rules");
+	conf_unref(c);
+}
+
 /* Parsing goes on after an error, and every error is reported once. */
 static void
 test_keep_going(void)
@@ -1524,6 +1646,7 @@ main(void)
 
 	test_units();
 	test_errors();
+	test_access();
 	test_keep_going();
 	test_full();
 	test_defaults();
