@@ -837,6 +837,48 @@ test_access(void)
 	conf_unref(c);
 }
 
+/*
+ * The shipped conf/httpd.conf (the tests run in the source tree): its
+ * Metrics path and the status page answer loopback clients only.
+ */
+static void
+test_shipped(void)
+{
+	static const char *const paths[] = {
+		"/metrics", "/status/", "/status/index.html", "/status/status.js",
+	};
+	struct errs	 e;
+	struct conf	*c;
+	char		 cwd[PATH_MAX];
+	const char	*user, *why;
+
+	memset(&e, 0, sizeof(e));
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    (c = conf_load("conf/httpd.conf", cwd, collect, &e)) == NULL) {
+		ok(0, "conf/httpd.conf loads");
+		show_errs(&e);
+		return;
+	}
+	ok(c->metrics != NULL && strcmp(c->metrics, "/metrics") == 0,
+	    "conf/httpd.conf: Metrics /metrics");
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		const struct access *a = conf_access_match(c, paths[i]);
+
+		ok(a != NULL && access_check(a, "127.0.0.1", NULL, 0, &user,
+		    &why) == ACCESS_OK && access_check(a, "::1", NULL, 0,
+		    &user, &why) == ACCESS_OK && access_check(a, "192.0.2.1",
+		    NULL, 0, &user, &why) == ACCESS_FORBIDDEN &&
+		    access_check(a, "10.0.0.1", NULL, 0, &user, &why) ==
+		    ACCESS_FORBIDDEN && access_check(a, "::ffff:192.0.2.1",
+		    NULL, 0, &user, &why) == ACCESS_FORBIDDEN,
+		    "conf/httpd.conf: %s for 127.0.0.1 and ::1 only", paths[i]);
+	}
+	ok(conf_access_match(c, "/vote") == NULL &&
+	    conf_access_match(c, "/result/") == NULL,
+	    "conf/httpd.conf: the voting app is open to all");
+	conf_unref(c);
+}
+
 /* Parsing goes on after an error, and every error is reported once. */
 static void
 test_keep_going(void)
@@ -1647,6 +1689,7 @@ main(void)
 	test_units();
 	test_errors();
 	test_access();
+	test_shipped();
 	test_keep_going();
 	test_full();
 	test_defaults();
