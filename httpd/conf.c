@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "secret.h"
 
 #define CONF_MAX_FILE	(1024 * 1024)	/* bytes in one config file */
 #define CONF_MAX_LINE	(64 * 1024)	/* bytes in one logical line */
@@ -2133,6 +2134,63 @@ done:
 }
 
 /*
+ * Secret NAME FILE: the file's content, read at each (re)load, as the
+ * container's /run/secrets/NAME (read-only; secret.h).  The file must be
+ * there, a regular file, and at most SECRET_MAX bytes now.
+ */
+static int
+dir_secret(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	struct conf_run		*run = cur_run(p);
+	struct conf_secret	*sc;
+	char			*src, err[PATH_MAX + 100];
+	size_t			 n = strlen(argv[0]);
+
+	(void)d;
+	(void)argc;
+	if (n == 0 || n > 64 || argv[0][0] == '.' ||
+	    strspn(argv[0], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_.-") != n) {
+		perr(p, "Secret: bad name \"%s\" (1 to 64 letters, digits, "
+		    "'_', '.' and '-', not starting with '.')", argv[0]);
+		return -1;
+	}
+	for (size_t i = 0; i < run->nsecrets; i++)
+		if (strcmp(run->secrets[i].name, argv[0]) == 0) {
+			perr(p, "Secret %s given twice (first at %s:%d)",
+			    argv[0], run->secrets[i].file,
+			    run->secrets[i].line);
+			return -1;
+		}
+	if ((src = path_join(p->conf->server_root, argv[1])) == NULL) {
+		perr(p, "Secret %s: \"%s\": %s", argv[0], argv[1],
+		    strerror(errno));
+		return -1;
+	}
+	/* Docker's bind syntax is SRC:DST[:MODE]; the copy's path has no
+	 * ':', but a file that cannot be named there is no Secret either. */
+	if (secret_check(src, err, sizeof(err)) == -1) {
+		perr(p, "Secret %s: %s", argv[0], err);
+		free(src);
+		return -1;
+	}
+	if ((sc = conf_append(p, run->secrets, run->nsecrets,
+	    sizeof(*sc))) == NULL) {
+		free(src);
+		return -1;
+	}
+	run->secrets = sc;
+	sc = &run->secrets[run->nsecrets++];
+	sc->src = src;
+	sc->file = p->file;
+	sc->line = p->line;
+	if ((sc->name = conf_strdup(p, argv[0])) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
  * The directive table.  A name may have one entry per place (MaxBody is
  * global and per route).  Limits are loose on purpose: they catch typos
  * and nonsense, not unusual but sane choices.
@@ -2224,6 +2282,7 @@ static const struct directive directives[] = {
 	FLAGDIR("ReadOnly", W_RUN, B_RUN, struct conf_run, read_only),
 	DIR("User", W_RUN, 1, 1, 0, dir_user),
 	DIR("Mount", W_RUN, 2, 3, 1, dir_mount),
+	DIR("Secret", W_RUN, 2, 2, 1, dir_secret),
 
 	/* <Route> only. */
 	NUMDIR("MaxConcurrent", W_ROUTE, N_COUNT, B_ROUTE, struct conf_route,
@@ -2891,6 +2950,12 @@ conf_run_free(struct conf_run *run)
 		free(run->mounts[i].dst);
 	}
 	free(run->mounts);
+	for (i = 0; i < run->nsecrets; i++) {
+		free(run->secrets[i].name);
+		free(run->secrets[i].src);
+		free(run->secrets[i].copy);
+	}
+	free(run->secrets);
 }
 
 static void

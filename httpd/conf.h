@@ -39,6 +39,20 @@ struct conf_mount {
 	int		 line;
 };
 
+/*
+ * Secret NAME FILE: FILE's content as /run/secrets/NAME in the container.
+ * `copy` is the one field of a conf set after loading: where the Docker
+ * socket is, dcgi_configure() copies the file (secret.h) before any
+ * container of this conf is made; NULL in every other process.
+ */
+struct conf_secret {
+	char		*name;
+	char		*src;		/* absolute host path */
+	char		*copy;		/* the copy's host path, or NULL */
+	const char	*file;		/* where it was set, for messages */
+	int		 line;
+};
+
 /* What a <Route> and a <Queue> share: how to run one container. */
 struct conf_run {
 	char		*image;
@@ -57,6 +71,8 @@ struct conf_run {
 	char		*runtime;	/* the engine's runtime name; NULL: its default */
 	struct conf_mount *mounts;
 	size_t		 nmounts;
+	struct conf_secret *secrets;
+	size_t		 nsecrets;
 };
 
 #define CONF_PREFIX_MAX	1025	/* a route prefix and its NUL */

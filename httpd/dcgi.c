@@ -78,6 +78,7 @@
 #include "chan.h"
 #include "client.h"
 #include "conf.h"
+#include "secret.h"
 #include "dcgi.h"
 #include "docker.h"
 #include "envblock.h"
@@ -271,6 +272,7 @@ struct dcgi {
 	int		  max_starting;	/* MaxStarting */
 	char		 *init;		/* dcgi-init on this host, or NULL */
 	char		 *preload;	/* dcgi-preload.py on this host, or NULL */
+	struct secrets	 *secrets;	/* Secret files' copies (secret.h) */
 	struct loop_timer status;	/* pool counts to the log */
 	char		  status_said[512];
 	int		  stopping;
@@ -459,11 +461,19 @@ dcgi_new(struct loop *loop, const struct conf *conf, char *err, size_t errlen)
 	dc->status.fn = dcgi_status_tick;
 	dc->init = find_helper("dcgi-init", X_OK);
 	dc->preload = find_helper("dcgi-preload.py", R_OK);
+	if ((dc->secrets = secrets_new()) == NULL) {
+		free(dc->init);
+		free(dc->preload);
+		free(dc);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 	(void)proc_starttime((long)getpid(), &start);
 	snprintf(dc->instance, sizeof(dc->instance), "%ld:%llu", (long)getpid(),
 	    start);
 	if ((dc->docker = docker_new(loop, conf->docker_host, err, errlen)) ==
 	    NULL) {
+		secrets_free(dc->secrets);
 		free(dc->init);
 		free(dc->preload);
 		free(dc);
@@ -505,6 +515,7 @@ dcgi_free(struct dcgi *dc)
 		dc->routes = rs->next;
 		route_state_free(rs);
 	}
+	secrets_free(dc->secrets);
 	free(dc->init);
 	free(dc->preload);
 	free(dc);
@@ -1330,15 +1341,29 @@ run_spec(struct dcgi *dc, const struct conf_run *run, char **env,
 	tmpfs = NULL;
 	/* Output goes to us over the attach stream, never to a log file. */
 	json_object_set_new(hc, "LogConfig", json_pack("{s:s}", "Type", "none"));
-	if (run->nmounts > 0) {
+	if (run->nmounts > 0 || run->nsecrets > 0) {
 		if ((binds = json_array()) == NULL)
 			goto fail;
+		json_object_set_new(hc, "Binds", binds);
 		for (size_t i = 0; i < run->nmounts; i++) {
 			snprintf(buf, sizeof(buf), "%s:%s:%s", run->mounts[i].src,
 			    run->mounts[i].dst, run->mounts[i].ro ? "ro" : "rw");
 			json_array_append_new(binds, json_string(buf));
 		}
-		json_object_set_new(hc, "Binds", binds);
+		/* A copy of the file's content (secret.h), never the content. */
+		for (size_t i = 0; i < run->nsecrets; i++) {
+			const struct conf_secret *sc = &run->secrets[i];
+
+			if (sc->copy == NULL) {
+				log_error("%s:%d: Secret %s: no copy of %s (see "
+				    "the error when it was loaded)", sc->file,
+				    sc->line, sc->name, sc->src);
+				goto fail;
+			}
+			snprintf(buf, sizeof(buf), "%s:/run/secrets/%s:ro",
+			    sc->copy, sc->name);
+			json_array_append_new(binds, json_string(buf));
+		}
 	}
 	json_object_set_new(spec, "HostConfig", hc);
 	return spec;
@@ -2450,6 +2475,37 @@ route_state_free(struct dcgi_route *rs)
 	free(rs);
 }
 
+/*
+ * Copy the Secret files of conf's routes and queues (secret.h): now, as
+ * the configuration is applied, so a container sees the content the
+ * file had at the (re)load.
+ */
+static void
+configure_secrets(struct dcgi *dc, struct conf *conf)
+{
+	char err[PATH_MAX + 200];
+
+	for (size_t i = 0; i < conf->nroutes + conf->nqueues; i++) {
+		struct conf_run *run = i < conf->nroutes ?
+		    &conf->routes[i].run : &conf->queues[i - conf->nroutes].run;
+
+		for (size_t k = 0; k < run->nsecrets; k++) {
+			struct conf_secret *sc = &run->secrets[k];
+			const char *copy;
+
+			if (sc->copy != NULL)
+				continue;	/* applied before */
+			if ((copy = secrets_copy(dc->secrets, sc->src, err,
+			    sizeof(err))) == NULL || (sc->copy = strdup(copy)) ==
+			    NULL)
+				log_error("%s:%d: Secret %s: %s: the containers "
+				    "that need it fail until a reload", sc->file,
+				    sc->line, sc->name, copy ? "out of memory" :
+				    err);
+		}
+	}
+}
+
 void
 dcgi_configure(struct dcgi *dc, struct conf *conf)
 {
@@ -2458,6 +2514,7 @@ dcgi_configure(struct dcgi *dc, struct conf *conf)
 
 	if (dc->docker == NULL)
 		return;		/* a server process: the engine has the pools */
+	configure_secrets(dc, conf);
 	if (!dc->stopping)
 		docker_ping(dc->docker, conf->health != NULL ? DCGI_PING_MS : 0);
 	dc->max_starting = conf->max_starting;

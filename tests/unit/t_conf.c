@@ -879,6 +879,76 @@ test_shipped(void)
 	conf_unref(c);
 }
 
+/* Secret NAME FILE. */
+static void
+test_secret(void)
+{
+	static const struct {
+		const char	*text;
+		const char	*where;
+		const char	*want;
+	} tab[] = {
+		{ R("Secret pw\n"), "httpd.conf:4: ",
+		  "Secret takes 2 arguments, got 1" },
+		{ R("Secret pw nosuch\n"), "httpd.conf:4: ",
+		  "Secret pw: " },
+		{ R("Secret pw nosuch\n"), "httpd.conf:4: ",
+		  "/nosuch: No such file or directory" },
+		{ R("Secret pw .\n"), "httpd.conf:4: ",
+		  "Secret pw: " },
+		{ R("Secret pw secret-big\n"), "httpd.conf:4: ",
+		  "secret-big: larger than 65536 bytes" },
+		{ R("Secret ../pw secret-pw\n"), "httpd.conf:4: ",
+		  "Secret: bad name \"../pw\" (1 to 64 letters" },
+		{ R("Secret .pw secret-pw\n"), "httpd.conf:4: ",
+		  "Secret: bad name \".pw\"" },
+		{ R("Secret a/b secret-pw\n"), "httpd.conf:4: ",
+		  "Secret: bad name" },
+		{ R("Secret " X10 X10 X10 X10 X10 X10 "xxxxx secret-pw\n"),
+		  "httpd.conf:4: ", "Secret: bad name" },
+		{ R("Secret pw secret-pw\nSecret pw secret-pw\n"),
+		  "httpd.conf:5: ", "Secret pw given twice (first at "
+		  "httpd.conf:4)" },
+		{ L "Secret pw secret-pw\n", "httpd.conf:2: ",
+		  "Secret is not valid outside a section" },
+		{ L "<Location /x>\nRequire all granted\nSecret pw secret-pw\n"
+		  "</Location>\n", "httpd.conf:4: ", "Secret is not valid "
+		  "inside <Location>" },
+	};
+	struct errs	 e;
+	struct conf	*c;
+	char		*big;
+
+	write_file("secret-pw", "hunter2\n");
+	big = calloc(1, 65537);
+	memset(big, 'x', 65537);
+	write_bytes("secret-big", big, 65537);
+	free(big);
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		expect_error(tab[i].text, tab[i].where, tab[i].want);
+
+	c = load(L "Redis 127.0.0.1:6379\n<Route /a>\nImage x\n"
+	    "Secret pw secret-pw\nSecret db.key_1 /nonexistent/pw\n</Route>\n"
+	    "<Queue q>\nImage x\nSecret pw secret-pw\n</Queue>\n", &e);
+	ok(c == NULL, "a Secret in a directory that is not there: an error");
+	conf_unref(c);
+	c = load(L "Redis 127.0.0.1:6379\n<Route /a>\nImage x\n"
+	    "Secret pw secret-pw\nSecret db.key_1 secret-pw\n</Route>\n"
+	    "<Queue q>\nImage x\nSecret pw secret-pw\n</Queue>\n", &e);
+	ok(c != NULL, "Secrets in a route and a queue load");
+	show_errs(&e);
+	if (c == NULL)
+		return;
+	is_int(c->routes[0].run.nsecrets, 2, "  the route has 2");
+	is_str(c->routes[0].run.secrets[1].name, "db.key_1", "  by name");
+	ok(c->routes[0].run.secrets[0].src[0] == '/' &&
+	    strstr(c->routes[0].run.secrets[0].src, "/secret-pw") != NULL &&
+	    c->routes[0].run.secrets[0].copy == NULL,
+	    "  the file resolved against ServerRoot, no copy yet");
+	is_int(c->queues[0].run.nsecrets, 1, "  the queue has 1");
+	conf_unref(c);
+}
+
 /* Parsing goes on after an error, and every error is reported once. */
 static void
 test_keep_going(void)
@@ -1689,6 +1759,7 @@ main(void)
 	test_units();
 	test_errors();
 	test_access();
+	test_secret();
 	test_shipped();
 	test_keep_going();
 	test_full();
