@@ -461,16 +461,16 @@ dcgi_new(struct loop *loop, const struct conf *conf, char *err, size_t errlen)
 	dc->status.fn = dcgi_status_tick;
 	dc->init = find_helper("dcgi-init", X_OK);
 	dc->preload = find_helper("dcgi-preload.py", R_OK);
-	if ((dc->secrets = secrets_new()) == NULL) {
+	(void)proc_starttime((long)getpid(), &start);
+	snprintf(dc->instance, sizeof(dc->instance), "%ld:%llu", (long)getpid(),
+	    start);
+	if ((dc->secrets = secrets_new(dc->instance, instance_alive)) == NULL) {
 		free(dc->init);
 		free(dc->preload);
 		free(dc);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	(void)proc_starttime((long)getpid(), &start);
-	snprintf(dc->instance, sizeof(dc->instance), "%ld:%llu", (long)getpid(),
-	    start);
 	if ((dc->docker = docker_new(loop, conf->docker_host, err, errlen)) ==
 	    NULL) {
 		secrets_free(dc->secrets);

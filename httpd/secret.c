@@ -3,6 +3,7 @@
  */
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,19 +22,84 @@ struct copy {
 
 struct secrets {
 	pid_t		 owner;		/* who made them: who removes them */
+	char		 instance[64];	/* "PID-START", in the directory's name */
+	int		(*alive)(const char *);
 	char		*dir;		/* NULL until the first copy */
 	struct copy	*copies;
 };
 
 struct secrets *
-secrets_new(void)
+secrets_new(const char *instance, int (*alive)(const char *))
 {
 	struct secrets *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->owner = getpid();
+	snprintf(s->instance, sizeof(s->instance), "%s", instance);
+	/* ':' cannot be in a bind's source: "PID:START" -> "PID-START". */
+	for (char *p = s->instance; *p != '\0'; p++)
+		if (*p == ':')
+			*p = '-';
+	s->alive = alive;
 	return s;
+}
+
+/* Remove a directory of copies and what is in it (no subdirectories). */
+static void
+remove_dir(int basefd, const char *name)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	if ((fd = openat(basefd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	(void)unlinkat(basefd, name, AT_REMOVEDIR);
+}
+
+/*
+ * The copies a dcgid that died (SIGKILL, a crash) left in `base`: their
+ * directory names its instance, and one no longer running is removed.
+ * Only directories of ours (this user's, 0700) are touched.
+ */
+static void
+secrets_sweep(struct secrets *s, const char *base)
+{
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	if (s->alive == NULL || (d = opendir(base)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char inst[64], *dash, *dot;
+
+		if (strncmp(e->d_name, "dcgi-secrets.", 13) != 0 ||
+		    strlen(e->d_name + 13) >= sizeof(inst))
+			continue;
+		strcpy(inst, e->d_name + 13);
+		if ((dot = strchr(inst, '.')) == NULL ||
+		    (dash = strchr(inst, '-')) == NULL || dash > dot)
+			continue;
+		*dot = '\0';
+		*dash = ':';
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+		    (st.st_mode & 07777) != 0700 || s->alive(inst))
+			continue;
+		remove_dir(dirfd(d), e->d_name);
+	}
+	closedir(d);
 }
 
 void
@@ -78,8 +144,10 @@ secrets_mkdir(struct secrets *s, char *err, size_t errlen)
 		if (bases[i] == NULL || bases[i][0] != '/' ||
 		    access(bases[i], W_OK | X_OK) != 0)
 			continue;
-		if ((size_t)snprintf(tmpl, sizeof(tmpl), "%s/dcgi-secrets.XXXXXX",
-		    bases[i]) >= sizeof(tmpl))
+		secrets_sweep(s, bases[i]);
+		if ((size_t)snprintf(tmpl, sizeof(tmpl),
+		    "%s/dcgi-secrets.%s.XXXXXX", bases[i], s->instance) >=
+		    sizeof(tmpl))
 			continue;
 		if (mkdtemp(tmpl) == NULL)
 			continue;

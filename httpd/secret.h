@@ -14,7 +14,8 @@
  * Ownership: struct secrets belongs to the dcgi that made it (dcgi.c)
  * and goes with it; secrets_free() removes the copies and the directory,
  * but only in the process that made them (a process forked from it
- * leaves them alone).  The paths secrets_copy() returns live as long as
+ * leaves them alone).  A dcgid killed before that leaves them: the next
+ * one to make its directory in the same place removes them.  The paths secrets_copy() returns live as long as
  * the struct secrets.
  */
 #ifndef DCGI_SECRET_H
@@ -26,7 +27,13 @@
 
 struct secrets;
 
-struct secrets	*secrets_new(void);
+/*
+ * `instance` names this dcgid ("PID:START", as its containers' label
+ * dcgi.instance), and goes into the directory's name; alive(instance)
+ * says whether the dcgid another directory names still runs: when the
+ * directory is made, those of dcgids that died are removed.
+ */
+struct secrets	*secrets_new(const char *instance, int (*alive)(const char *));
 void		 secrets_free(struct secrets *);
 /*
  * The path of a read-only copy of `src`'s content now, made in the

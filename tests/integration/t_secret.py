@@ -80,6 +80,16 @@ Consumer sec-%(privsep)s
 
 work = os.path.realpath(__import__("tempfile").mkdtemp(prefix="dcgitest.secret."))
 redis = Redis(work)
+# The copies go under $RUNTIME_DIRECTORY (as systemd's RuntimeDirectory=):
+# here a directory of the test's, where they can be counted.
+rundir = os.path.join(work, "run")
+os.makedirs(rundir)
+os.environ["RUNTIME_DIRECTORY"] = rundir
+
+
+def copies_dirs():
+    return sorted(d for d in os.listdir(rundir) if d.startswith("dcgi-secrets."))
+
 
 for privsep in ("on", "off"):
     name = "privsep %s" % privsep
@@ -170,6 +180,28 @@ for privsep in ("on", "off"):
          "%s: no container is left" % name)
     if t.failed == 0:
         shutil.rmtree(s.tmpdir, ignore_errors=True)
+
+# A dcgid killed (SIGKILL) leaves its copies; the next one removes them.
+s = Server(CONF % {"privsep": "off", "rport": redis.port, "show": SHOW, "check": CHECK},
+           start=False)
+with open(os.path.join(s.tmpdir, "token"), "w") as f:
+    f.write("killed")
+os.chmod(os.path.join(s.tmpdir, "token"), 0o600)
+s.start()
+t.ok(wait_until(lambda: len(copies_dirs()) == 1, 10 * SLOW, 0.1),
+     "one directory of copies while dcgid runs: %s" % copies_dirs())
+first = copies_dirs()
+s.proc.kill()
+s.proc.wait()
+s.proc = None
+t.is_(copies_dirs(), first, "SIGKILL: it stays")
+s.start()
+t.ok(wait_until(lambda: len(copies_dirs()) == 1 and copies_dirs() != first, 10 * SLOW, 0.1),
+     "the next dcgid removed it and made its own: %s" % copies_dirs())
+t.is_(s.stop(), 0, "and stops cleanly")
+t.is_(copies_dirs(), [], "its own went at the stop")
+t.ok(wait_until(lambda: not docker_ids("dcgi.route=/sec-pool"), 30 * SLOW, 0.3),
+     "no container is left (the killed one's were swept)")
 
 # A missing file: a config error with file and line.
 s = Server(CONF % {"privsep": "on", "rport": redis.port, "show": SHOW, "check": CHECK},

@@ -33,6 +33,36 @@ file_with(const char *name, const char *text, size_t n)
 	return p;
 }
 
+/* Alive: only the instance "42:7" (and ours). */
+static int
+alive(const char *inst)
+{
+	return strcmp(inst, "42:7") == 0 || strcmp(inst, "1:1") == 0;
+}
+
+static void
+mkdir_with(const char *name, mode_t mode, int with_file)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+	mkdir(p, 0700);
+	chmod(p, mode);
+	if (with_file) {
+		snprintf(p, sizeof(p), "%s/%s/0123abcd", tmpdir, name);
+		close(open(p, O_WRONLY | O_CREAT, 0444));
+	}
+}
+
+static int
+there(const char *name)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+	return access(p, F_OK) == 0;
+}
+
 static char *
 slurp(const char *path)
 {
@@ -63,7 +93,14 @@ main(void)
 	/* Copies go to $RUNTIME_DIRECTORY first: ours, for the test. */
 	setenv("RUNTIME_DIRECTORY", tmpdir, 1);
 
-	s = secrets_new();
+	/* What dcgids that died left, and what is not theirs. */
+	mkdir_with("dcgi-secrets.999999-5.aaaaaa", 0700, 1);	/* dead */
+	mkdir_with("dcgi-secrets.42-7.bbbbbb", 0700, 1);	/* alive */
+	mkdir_with("dcgi-secrets.999998-5.cccccc", 0755, 1);	/* not 0700 */
+	mkdir_with("dcgi-secretsX", 0700, 0);
+	mkdir_with("other", 0700, 1);
+
+	s = secrets_new("1:1", alive);
 	ok(s != NULL && secrets_dir(s) == NULL, "no directory before a copy");
 	src = file_with("pw", "hunter2\n", 8);
 	a = secrets_copy(s, src, err, sizeof(err));
@@ -76,6 +113,15 @@ main(void)
 	    "in a directory of its own under $RUNTIME_DIRECTORY: %s", dir);
 	ok(stat(dir, &st) == 0 && (st.st_mode & 07777) == 0700,
 	    "  the directory is 0700 (no one else on the host gets in)");
+	ok(strstr(dir, "/dcgi-secrets.1-1.") != NULL,
+	    "  its name says whose it is (PID-START): %s", dir);
+	ok(!there("dcgi-secrets.999999-5.aaaaaa"),
+	    "  the copies of a dcgid that died were removed");
+	ok(there("dcgi-secrets.42-7.bbbbbb/0123abcd"),
+	    "  those of one still running stay");
+	ok(there("dcgi-secrets.999998-5.cccccc/0123abcd") &&
+	    there("dcgi-secretsX") && there("other/0123abcd"),
+	    "  what is not a directory of copies (mode, name) stays");
 	ok(stat(a, &st) == 0 && S_ISREG(st.st_mode) &&
 	    (st.st_mode & 07777) == 0444,
 	    "  the copy is 0444 (any user in the container reads it)");
