@@ -10,8 +10,9 @@
 #   - Redis on 127.0.0.1:6379 with an append-only file, so that a restart
 #     loses no vote;
 #   - PostgreSQL on 127.0.0.1:5432 with a role "dcgi" and a database
-#     "votes", reachable from loopback only, without a password (a demo:
-#     give it one with PGPASSWORD in the route and queue Env for more);
+#     "votes", reachable from loopback only, with a password (scram):
+#     made once into conf/secrets/pg-password (root only), which the
+#     functions get as the dcgi Secret /run/secrets/pg-password;
 #   - the function images (make images) and a certificate for localhost.
 # Each step is skipped when it is done already.  Logs: /var/log/dcgi-*.log
 #
@@ -114,11 +115,25 @@ if [ "$(psql_su "-c \"SELECT 1 FROM pg_database WHERE datname='votes'\"")" != 1 
 	say "creating the database votes"
 	psql_su "-c 'CREATE DATABASE votes OWNER dcgi'"
 fi
+# The role's password: made once, kept root-only in conf/secrets/, set on
+# the role every time (so a new file, or a new cluster, takes effect).
+if [ ! -s conf/secrets/pg-password ]; then
+	say "making a password for the PostgreSQL role dcgi (conf/secrets/pg-password)"
+	mkdir -p conf/secrets
+	chmod 700 conf/secrets
+	(umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >conf/secrets/pg-password)
+fi
+pw=$(cat conf/secrets/pg-password)
+case $pw in *[!0-9a-zA-Z]*|'') echo "conf/secrets/pg-password: letters and digits only" >&2; exit 1;; esac
+# On standard input, not the command line: ps would show it there.
+printf "ALTER ROLE dcgi PASSWORD '%s';\n" "$pw" | su postgres -c "psql -X -q" >/dev/null
 hba=$(psql_su "-c 'SHOW hba_file'")
-if ! grep -q '^host[[:space:]]\+votes[[:space:]]\+dcgi[[:space:]]\+127.0.0.1/32[[:space:]]\+trust' "$hba"; then
-	say "letting dcgi reach votes from 127.0.0.1 ($hba)"
-	# First match wins in pg_hba.conf: put the line on top.
-	{ echo "host votes dcgi 127.0.0.1/32 trust   # dcgi voting demo"; cat "$hba"; } >"$hba.new"
+if ! grep -q '^host[[:space:]]\+votes[[:space:]]\+dcgi[[:space:]]\+127.0.0.1/32[[:space:]]\+scram-sha-256' "$hba"; then
+	say "letting dcgi reach votes from 127.0.0.1 with its password ($hba)"
+	# First match wins in pg_hba.conf: put the line on top, instead of the
+	# trust line of an earlier dcgi.
+	{ echo "host votes dcgi 127.0.0.1/32 scram-sha-256   # dcgi voting demo"
+	  grep -v '^host[[:space:]]\+votes[[:space:]]\+dcgi[[:space:]]\+127.0.0.1/32[[:space:]]\+trust' "$hba"; } >"$hba.new"
 	chown postgres:postgres "$hba.new"
 	mv "$hba.new" "$hba"
 	psql_su "-c 'SELECT pg_reload_conf()'" >/dev/null

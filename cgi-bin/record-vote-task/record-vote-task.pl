@@ -10,7 +10,8 @@
 #             A voter's newest vote wins, whatever order the items run in:
 #             an item older than the stored vote changes nothing.
 #
-# Environment: libpq's own PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE
+# Environment: libpq's own PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE,
+# and PGPASSWORD_FILE (a file holding the password: a dcgi Secret)
 # (PGCONNECT_TIMEOUT defaults to 5 s here); from dcgid also DCGI_QUEUE,
 # DCGI_ITEM_ID and DCGI_ATTEMPT, used in log lines only.
 #
@@ -52,7 +53,21 @@ poison('ts must be a non-negative integer')
     (length $ts < 19 || $ts le '9223372036854775807');
 
 $ENV{PGCONNECT_TIMEOUT} //= 5;
-my $dbh = DBI->connect('dbi:Pg:', undef, undef,
+# PGPASSWORD_FILE: a file with the password (a dcgi Secret), read here;
+# never in the environment.
+my $password;
+if (defined $ENV{PGPASSWORD_FILE} && length $ENV{PGPASSWORD_FILE}) {
+	if (open my $fh, '<', $ENV{PGPASSWORD_FILE}) {
+		local $/;
+		$password = <$fh>;
+		close $fh;
+		$password =~ s/[\r\n]+\z// if defined $password;
+	} else {
+		print STDERR "$who: PGPASSWORD_FILE: $!\n";
+		exit 1;
+	}
+}
+my $dbh = DBI->connect('dbi:Pg:', undef, $password,
     { RaiseError => 0, PrintError => 0, AutoCommit => 1 });
 unless ($dbh) {
 	my $err = oneline($DBI::errstr // 'cannot connect');

@@ -7,7 +7,8 @@ Served under a route /result/votes (PATH_INFO empty) or /result
 as no votes; a database that does not answer is 503 with {"error": ...}.
 
 Environment: OPTION_A, OPTION_B (Cats, Dogs), and PostgreSQL's own
-PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE (PGCONNECT_TIMEOUT: 3 s
+PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, and PGPASSWORD_FILE (a
+file holding the password: a dcgi Secret) (PGCONNECT_TIMEOUT: 3 s
 unless set).  The connection comes from db.py: made ahead, while a
 prestarted container waited, when the route preloads db."""
 

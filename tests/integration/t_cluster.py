@@ -36,9 +36,8 @@ pg = Postgres(tmp)
 CONF = ("Listen 127.0.0.1:{port}\nDocumentRoot {root}\nMimeTypes {repo}/conf/mime.types\n"
         "AccessLog off\nErrorLog {tmp}/error.log\nRedis 127.0.0.1:%d\n"
         "<Queue votes>\n    Image dcgi/record-vote-task\n    Network host\n"
-        "    Env PGHOST=127.0.0.1\n    Env PGPORT=%d\n    Env PGUSER=dcgi\n"
-        "    Env PGDATABASE=votes\n    Concurrency 2\n    Retries 4\n    Timeout 30s\n"
-        "    ClaimAfter %ds\n</Queue>\n" % (redis.port, pg.port, CLAIM_AFTER))
+        "%s    Concurrency 2\n    Retries 4\n    Timeout 30s\n"
+        "    ClaimAfter %ds\n</Queue>\n" % (redis.port, pg.run_lines(), CLAIM_AFTER))
 
 
 def counts():

@@ -3,6 +3,7 @@ PostgreSQL (throwaway, on free loopback ports) and dcgid with the app's
 routes and queue, as conf/httpd.conf has them."""
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -19,7 +20,10 @@ def Redis(tmp):
 
 
 class Postgres:
-    """A cluster of its own, run as the postgres user, trusting loopback."""
+    """A cluster of its own, run as the postgres user.  As conf/demo-services.sh
+    has it, the role dcgi logs in over 127.0.0.1 with a password (scram)
+    that only a file in tmp holds (root only): the functions get it as the
+    Secret pg-password (run_lines())."""
 
     def __init__(self, tmp):
         self.port = free_port()
@@ -30,9 +34,25 @@ class Postgres:
         with open(os.path.join(self.dir, "postgresql.conf"), "a") as f:
             f.write("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"
                     "fsync = off\n" % (self.port, self.dir))
+        with open(os.path.join(self.dir, "pg_hba.conf"), "w") as f:
+            f.write("local all postgres trust\nhost all postgres 127.0.0.1/32 trust\n"
+                    "host votes dcgi 127.0.0.1/32 scram-sha-256\n")
+        self.password = secrets.token_hex(16)
+        self.password_file = os.path.join(tmp, "pg-password")
+        with open(self.password_file, "w") as f:
+            f.write(self.password + "\n")
+        os.chmod(self.password_file, 0o600)
         self.start()
         self.su([PGBIN + "/psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                 "-q", "-c", "CREATE ROLE dcgi LOGIN", "-c", "CREATE DATABASE votes OWNER dcgi"])
+                 "-q", "-c", "CREATE ROLE dcgi LOGIN PASSWORD '%s'" % self.password,
+                 "-c", "CREATE DATABASE votes OWNER dcgi"])
+
+    def run_lines(self):
+        """A route's or queue's lines that reach the database: libpq's
+        Env, and the password as a Secret (never in the Env)."""
+        return ("    Env PGHOST=127.0.0.1\n    Env PGPORT=%d\n    Env PGUSER=dcgi\n"
+                "    Env PGDATABASE=votes\n    Env PGPASSWORD_FILE=/run/secrets/pg-password\n"
+                "    Secret pg-password %s\n" % (self.port, self.password_file))
 
     @staticmethod
     def su(cmd):
@@ -52,7 +72,8 @@ class Postgres:
     def query(self, sql):
         p = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "dcgi", "-d",
                             "votes", "-X", "-q", "-t", "-A", "-c", sql], capture_output=True,
-                           text=True, timeout=30)
+                           text=True, timeout=30,
+                           env=dict(os.environ, PGPASSWORD=self.password))
         return p.stdout.strip()
 
 
@@ -64,8 +85,7 @@ def conf(redis, pg, concurrency=8, retries=4, cache="1s", prestart=None, preload
     vote_pl = "    Preload python redis\n" if preload else ""
     result_pl = "    Preload python psycopg2 json db\n" if preload else ""
     cache_line = "    Cache %s\n" % cache if cache else ""
-    env_pg = ("    Env PGHOST=127.0.0.1\n    Env PGPORT=%d\n    Env PGUSER=dcgi\n"
-              "    Env PGDATABASE=votes\n" % pg.port)
+    env_pg = pg.run_lines()
     return ("Listen 127.0.0.1:{port}\nListen 127.0.0.1:{tls_port} tls\n"
             "TLSCertificateFile {tmp}/cert.pem\nTLSCertificateKeyFile {tmp}/key.pem\n"
             "DocumentRoot {repo}/www\nMimeTypes {repo}/conf/mime.types\n"
