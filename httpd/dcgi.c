@@ -3241,7 +3241,12 @@ removal_done(void *arg, int status, json_t *body, const char *err)
 	struct removal *rm = arg;
 	const char *msg = json_string_value(json_object_get(body, "message"));
 
-	if (status == 0 && ++rm->tries < DCGI_REMOVE_TRIES) {
+	/*
+	 * No answer, or an engine error: again, a little later.  Podman
+	 * answers 500 ("container state improper") to a forced remove of a
+	 * container that is stopping at that moment; Docker waits for it.
+	 */
+	if ((status == 0 || status >= 500) && ++rm->tries < DCGI_REMOVE_TRIES) {
 		loop_timer_set(rm->dc->loop, &rm->timer, 250 << rm->tries);
 		return;
 	}
