@@ -322,7 +322,11 @@ s = Server(conf)
 del os.environ["NOTIFY_SOCKET"]
 try:
     def inst():
-        return containers("dcgi.instance")
+        """This dcgid's containers (the label names its pid and start
+        time): another engine user's do not count."""
+        with open("/proc/%d/stat" % s.proc.pid) as f:
+            start = f.read().rsplit(")", 1)[1].split()[19]
+        return containers("dcgi.instance=%d:%s" % (s.proc.pid, start))
     t.ok(wait_until(lambda: "prestarted containers ready:" in log_of(s) and
                     len(idle("/a")) + len(idle("/b")) + len(idle("/old")) == 3, 30 * SLOW),
          "MaxContainers 3: three idle containers in all (Prestart 2 + 2 + 1 asked)")
