@@ -15,7 +15,8 @@ set -eu
 cd "$(dirname "$0")/.."
 
 packages="curl python3 perl openssl sslscan slowhttptest redis-server redis-tools postgresql mandoc systemd
-    chromium docker.io busybox-static debootstrap procps gdb iproute2 haproxy prometheus apache2-utils"
+    chromium docker.io busybox-static debootstrap procps gdb iproute2 haproxy prometheus apache2-utils
+    podman uidmap"
 # Node.js may come from elsewhere than Debian: only ask for it when absent.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
     packages="$packages nodejs npm"
