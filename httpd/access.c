@@ -32,11 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <mbedtls/md.h>
 
 #include "access.h"
+#include "loop.h"
 
 #define ACCESS_CACHE	256	/* credentials remembered, per process */
 #define ACCESS_LINE_MAX	4096	/* an htpasswd line */
@@ -387,15 +387,6 @@ static int		cache_keyed;
 static int64_t		budget_sec = -1;
 static int64_t		budget_used_us;
 
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* HMAC-SHA-256 of the file's generation and the header: 0, or -1. */
 static int
 cache_mac(uint64_t gen, const char *authz, unsigned char mac[32])
@@ -520,9 +511,9 @@ access_check(const struct access *a, const char *addr, const char *authz,
 			found = 1;
 			break;
 		}
-	t0 = mono_us();
+	t0 = loop_clock_us();
 	ok = bcrypt_ok(pass, found ? f->users[idx].hash : f->dummy);
-	budget_used_us += mono_us() - t0;
+	budget_used_us += loop_clock_us() - t0;
 	if (!found) {
 		*why = "unknown user";
 		goto done;

@@ -315,14 +315,6 @@ static void	holder_off(struct dcgi_route *, const char *);
 static void	job_fail(struct dcgi_job *, int, const char *);
 static void	job_remote(struct dcgi_job *);
 
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* A process is named by its pid and its start time (field 22 of stat). */
 static int
@@ -747,7 +739,7 @@ job_timeout(struct loop_timer *t)
 	}
 	if (j->state == DCGI_QUEUED && client_full(j)) {
 		/* One client's burst: a line for the burst, not each request. */
-		if (client_limited(j->client, CLIENT_CONTAINERS, now_us() / 1000))
+		if (client_limited(j->client, CLIENT_CONTAINERS, loop_clock_us() / 1000))
 			log_msg(LOG_LV_WARN, j->reqid, "%s: client %s holds "
 			    "MaxContainersPerClient (%d) containers: its "
 			    "requests that wait longer than %dms get 503 "
@@ -914,7 +906,7 @@ job_stdout(struct dcgi_job *j, const char *p, size_t n)
 	if (j->queue != NULL)
 		return;		/* a queue run answers with its exit status */
 	if (j->t_first == 0) {
-		j->t_first = now_us();
+		j->t_first = loop_clock_us();
 		/* Output can come before the answer to the start call. */
 		job_started_at(j, j->t_first);
 	}
@@ -1126,7 +1118,7 @@ job_started(void *arg, int status, json_t *body, const char *err)
 		job_fail(j, status == 0 ? 503 : 502, NULL);
 		return;
 	}
-	job_started_at(j, now_us());
+	job_started_at(j, loop_clock_us());
 	if (j->handoff) {
 		job_handoff(j);
 		return;
@@ -1181,7 +1173,7 @@ job_attach_event(void *arg, enum docker_event ev, const char *data,
 
 	switch (ev) {
 	case DOCKER_ATTACHED:
-		j->t_attached = now_us();
+		j->t_attached = loop_clock_us();
 		/*
 		 * Stdin before the start (the engine holds it for the process,
 		 * as for docker run -i): the process reads its request as it
@@ -1268,7 +1260,7 @@ job_created(void *arg, int status, json_t *body, const char *err)
 		return;
 	}
 	snprintf(j->cid, sizeof(j->cid), "%s", id);
-	j->t_created = now_us();
+	j->t_created = loop_clock_us();
 	j->state = DCGI_ATTACH;
 	if ((j->att = docker_attach(j->dc->docker, j->cid, job_attach_event,
 	    j)) == NULL)
@@ -1497,7 +1489,7 @@ start_room(const struct dcgi *dc)
 static void
 route_arrival(struct dcgi_route *rs)
 {
-	int64_t sec = now_us() / 1000000;
+	int64_t sec = loop_clock_us() / 1000000;
 	int i = (int)(sec % RATE_WINDOW);
 
 	if (rs->arr_s[i] != sec) {
@@ -1511,7 +1503,7 @@ route_arrival(struct dcgi_route *rs)
 static double
 route_rate(const struct dcgi_route *rs)
 {
-	int64_t sec = now_us() / 1000000;
+	int64_t sec = loop_clock_us() / 1000000;
 	uint32_t n = 0;
 
 	for (int i = 0; i < RATE_WINDOW; i++)
@@ -1603,7 +1595,7 @@ pool_failed(struct pooled *p, const char *why)
 	 * next, not one container after another as fast as the engine goes.
 	 */
 	if (p->state == POOL_READY &&
-	    now_us() - p->t_ready >= DCGI_POOL_SETTLE_MS * 1000) {
+	    loop_clock_us() - p->t_ready >= DCGI_POOL_SETTLE_MS * 1000) {
 		log_warn("<Route %s>: prestarted container %.12s %s; "
 		    "replacing it", rs->prefix, p->cid, why);
 		rs->fails = 0;
@@ -1620,7 +1612,7 @@ pool_failed(struct pooled *p, const char *why)
 	wait = (int64_t)250 << (rs->fails < 8 ? rs->fails : 8);
 	if (wait > DCGI_POOL_BACKOFF_MS)
 		wait = DCGI_POOL_BACKOFF_MS;
-	rs->retry_at = now_us() + wait * 1000;
+	rs->retry_at = loop_clock_us() + wait * 1000;
 	loop_timer_set(rs->dc->loop, &rs->timer, wait);
 	slots_changed(rs->dc);
 }
@@ -1643,7 +1635,7 @@ pool_started(void *arg, int status, json_t *body, const char *err)
 	}
 	metrics_count(MX_STARTED, rs->prefix);
 	p->state = POOL_READY;
-	p->t_ready = now_us();
+	p->t_ready = loop_clock_us();
 	/* What a container takes to make here, recently (for pool_size()). */
 	rs->make_s = rs->make_s > 0 ? 0.75 * rs->make_s + 0.25 *
 	    (double)(p->t_ready - p->t0) / 1e6 : (double)(p->t_ready - p->t0) /
@@ -1838,7 +1830,7 @@ pool_create(struct dcgi_route *rs)
 
 	p->rs = rs;
 	p->state = POOL_CREATE;
-	p->t0 = now_us();
+	p->t0 = loop_clock_us();
 	p->prev = rs->ptail;
 	if (rs->ptail != NULL)
 		rs->ptail->next = p;
@@ -1903,7 +1895,7 @@ pool_inspected(void *arg, int status, json_t *body, const char *err)
 		    "their containers cold", run->image, msg ? msg : err ? err :
 		    "engine error");
 		/* No answer: the next look decides.  Else what is idle goes. */
-		rs->retry_at = now_us() + DCGI_POOL_CHECK_MS * 1000;
+		rs->retry_at = loop_clock_us() + DCGI_POOL_CHECK_MS * 1000;
 		if (status == 0)
 			return;
 		pool_forget_image(rs);
@@ -1925,7 +1917,7 @@ pool_inspected(void *arg, int status, json_t *body, const char *err)
 		json_decref(argv);
 		route_warn(rs, "cannot prestart: image %s has no entrypoint or "
 		    "command, and the route sets no Command", run->image);
-		rs->retry_at = now_us() + DCGI_POOL_CHECK_MS * 1000;
+		rs->retry_at = loop_clock_us() + DCGI_POOL_CHECK_MS * 1000;
 		pool_forget_image(rs);
 		pool_drain(rs, "nothing to run");
 		slots_changed(rs->dc);
@@ -1968,7 +1960,7 @@ pool_fill(struct dcgi_route *rs)
 	struct dcgi *dc = rs->dc;
 
 	if (dc->stopping || rs->conf == NULL || rs->want == 0 ||
-	    dc->init == NULL || now_us() < rs->retry_at)
+	    dc->init == NULL || loop_clock_us() < rs->retry_at)
 		return;
 	if (rs->argv == NULL) {
 		pool_inspect(rs);
@@ -2009,7 +2001,7 @@ pool_tick(struct loop_timer *t)
 {
 	struct dcgi_route *rs = LOOP_OWNER(t, struct dcgi_route, timer);
 	struct pooled *p, *next;
-	int64_t now = now_us(), max_age;
+	int64_t now = loop_clock_us(), max_age;
 	int old = 0;
 
 	if (rs->conf == NULL || rs->dc->stopping)
@@ -2217,7 +2209,7 @@ holder_failed(struct dcgi_route *rs, int status, const char *why)
 	wait = (int64_t)250 << (h->fails < 8 ? h->fails : 8);
 	if (wait > DCGI_POOL_BACKOFF_MS)
 		wait = DCGI_POOL_BACKOFF_MS;
-	h->retry_at = now_us() + wait * 1000;
+	h->retry_at = loop_clock_us() + wait * 1000;
 	loop_timer_set(rs->dc->loop, &h->timer, wait);
 	holder_fail_waiting(rs, status);
 }
@@ -2383,7 +2375,7 @@ holder_want(struct dcgi_route *rs, const struct conf_run *run)
 	}
 	if (h->state == HOLD_MAKING)
 		return 1;
-	if (now_us() < h->retry_at)
+	if (loop_clock_us() < h->retry_at)
 		return 503;	/* it failed a moment ago (logged) */
 	if (h->image == NULL || strcmp(h->image, run->image) != 0) {
 		if ((img = strdup(run->image)) == NULL)
@@ -2634,7 +2626,7 @@ job_take(struct dcgi_job *j, struct pooled *p, char **env)
 	pooled_free(p, 0);
 	j->prestart = 1;
 	j->framed = 1;
-	j->t_created = j->t_attached = j->t_started = now_us();
+	j->t_created = j->t_attached = j->t_started = loop_clock_us();
 	j->state = DCGI_RUN;
 	/*
 	 * Its replacement is started by job_end() (pools_fill()), once the
@@ -2725,7 +2717,7 @@ job_remote(struct dcgi_job *j)
 	chan_put_u32(&b, n);
 	for (char **e = j->env; e != NULL && *e != NULL; e++)
 		chan_put_cstr(&b, *e);
-	j->t_sent = now_us();
+	j->t_sent = loop_clock_us();
 	if (b.err || chan_send(dc->chan, CHAN_RUN, dc->nleases, b.p, b.len,
 	    -1) == -1) {
 		log_msg(LOG_LV_ERROR, j->reqid, "%s: cannot ask the engine "
@@ -2755,7 +2747,7 @@ job_granted(struct dcgi_job *j, struct chan_msg *m)
 	const char *pb;
 	size_t plen;
 	char cid[80];
-	int64_t now = now_us();
+	int64_t now = loop_clock_us();
 
 	if (m->fd == -1 && m->fd_lost) {
 		/* The engine removes the container (the release). */
@@ -2927,7 +2919,7 @@ job_run(struct dcgi_job *j)
 	if (j->client != NULL)
 		j->client->containers++;
 	j->dc->running++;
-	j->t_queued = j->queued ? now_us() : 0;
+	j->t_queued = j->queued ? loop_clock_us() : 0;
 	j->queued = 0;
 	j->state = DCGI_CREATE;
 	/* The engine's side outlasts the server's by a second. */
@@ -3000,7 +2992,7 @@ cold_inspected(void *arg, int status, json_t *body, const char *err)
 	if (status != 200 || id == NULL || (nid = strdup(id)) == NULL) {
 		/* The plain way says what is wrong; no new look for a while. */
 		rs->cold_at = 0;
-		rs->cold_failed = now_us();
+		rs->cold_failed = loop_clock_us();
 	} else {
 		free(rs->cold_id);
 		rs->cold_id = nid;
@@ -3008,7 +3000,7 @@ cold_inspected(void *arg, int status, json_t *body, const char *err)
 		rs->cold_entry = json_incref(json_object_get(cfg, "Entrypoint"));
 		json_decref(rs->cold_cmd);
 		rs->cold_cmd = json_incref(json_object_get(cfg, "Cmd"));
-		rs->cold_at = now_us();
+		rs->cold_at = loop_clock_us();
 	}
 	/*
 	 * Those that waited go on, first come first: only those, as one whose
@@ -3043,7 +3035,7 @@ cold_look(struct dcgi_route *rs, const char *image)
 		rs->cold_failed = 0;
 	}
 	if (rs->cold_failed != 0 &&
-	    now_us() - rs->cold_failed < (int64_t)DCGI_POOL_CHECK_MS * 1000)
+	    loop_clock_us() - rs->cold_failed < (int64_t)DCGI_POOL_CHECK_MS * 1000)
 		return;
 	image_path(image, path, sizeof(path));
 	rs->cold_inspect = docker_call(rs->dc->docker, "GET", path, NULL,
@@ -3068,7 +3060,7 @@ cold_prep(struct dcgi_route *rs, const struct conf_route *r,
 	if (rs->dc->init == NULL)
 		return 0;
 	same = rs->cold_at != 0 && strcmp(rs->cold_image, run->image) == 0;
-	age = now_us() - rs->cold_at;
+	age = loop_clock_us() - rs->cold_at;
 	if (!same || age >= (int64_t)DCGI_POOL_CHECK_MS * 1000)
 		cold_look(rs, run->image);
 	if (!same || age >= COLD_USE_US)
@@ -3162,7 +3154,7 @@ job_try(struct dcgi_job *j)
 	}
 	/* Wait, briefly, in line. */
 	j->queued = 1;
-	j->t_queued = now_us();
+	j->t_queued = loop_clock_us();
 	if (dc->qtail != NULL)
 		dc->qtail->qnext = j;
 	else
@@ -3435,7 +3427,7 @@ job_end(struct dcgi_job *j)
 	}
 	if (j->client != NULL) {
 		unsigned n = client_burst_over(j->client, CLIENT_CONTAINERS,
-		    j->client->containers > 0, now_us() / 1000);
+		    j->client->containers > 0, loop_clock_us() / 1000);
 
 		if (n > 0)
 			log_info("client %s: %u request%s refused at "
@@ -3504,7 +3496,7 @@ job_begin(struct dcgi *dc, struct dcgi_job *j, struct sink *sink)
 	j->state = DCGI_QUEUED;
 	j->cl_left = -1;
 	j->exit_code = -1;
-	j->t0 = now_us();
+	j->t0 = loop_clock_us();
 	j->timer.fn = job_timeout;
 	j->next = dc->jobs;
 	if (dc->jobs != NULL)

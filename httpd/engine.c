@@ -130,7 +130,6 @@ static int	worker_spawn(struct engine *, struct conf *);
 static void	engine_check_reloaded(struct engine *);
 static void	worker_lost(struct worker *, const char *);
 static void	worker_deadline(struct worker *, int64_t);
-static int64_t	mono_ms(void);
 
 /* ----- leases: one request's container ----- */
 
@@ -295,8 +294,8 @@ worker_run(struct worker *w, struct chan_msg *m)
 	if ((route = route_find(w->conf, run.prefix)) == NULL ||
 	    w->e->stopping) {
 		/* At most a line a second: a server could send these fast. */
-		if (mono_ms() - w->warned >= 1000) {
-			w->warned = mono_ms();
+		if ((loop_clock_us() / 1000) - w->warned >= 1000) {
+			w->warned = (loop_clock_us() / 1000);
 			log_msg(LOG_LV_WARN, run.reqid, "route %s: %s: 503",
 			    run.prefix, w->e->stopping ? "stopping" : "not in "
 			    "the engine's configuration (a reload is under way)");
@@ -469,15 +468,6 @@ engine_check_reloaded(struct engine *e)
 
 /* ----- server processes ----- */
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The child, between fork and exec: descriptors 3.. and the environment. */
 static void
 child_exec(struct engine *e, int chanfd)
@@ -564,7 +554,7 @@ worker_spawn(struct engine *e, struct conf *conf)
 	close(sp[1]);
 	w->e = e;
 	w->pid = pid;
-	w->started = mono_ms();
+	w->started = (loop_clock_us() / 1000);
 	w->accepting = 1;
 	w->conf = conf_ref(conf);
 	if ((w->chan = chan_new(e->loop, sp[0], worker_msg, w)) == NULL) {
@@ -653,7 +643,7 @@ worker_reaped(struct worker *w, int status)
 	else
 		worker_free(w);
 	if (was_current && !e->stopping) {
-		int64_t now = mono_ms();
+		int64_t now = (loop_clock_us() / 1000);
 
 		if (!ready && now - started < 5000) {
 			/* It could not start (a reload's new config): keep
@@ -727,7 +717,7 @@ static void
 engine_kill_tick(struct loop_timer *t)
 {
 	struct engine *e = LOOP_OWNER(t, struct engine, kill);
-	int64_t now = mono_ms(), next = 0;
+	int64_t now = (loop_clock_us() / 1000), next = 0;
 
 	for (struct worker *w = e->workers; w != NULL; w = w->next) {
 		if (w->reaped || w->kill_at == 0)
@@ -749,7 +739,7 @@ engine_kill_tick(struct loop_timer *t)
 static void
 worker_deadline(struct worker *w, int64_t ms)
 {
-	int64_t at = mono_ms() + ms;
+	int64_t at = (loop_clock_us() / 1000) + ms;
 
 	if (w->reaped || (w->kill_at != 0 && w->kill_at <= at))
 		return;

@@ -202,6 +202,15 @@ loop_timer_set(struct loop *l, struct loop_timer *t, int64_t ms)
 }
 
 int64_t
+loop_clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
 loop_now(const struct loop *l)
 {
 	return l->now;

@@ -53,6 +53,8 @@ static inline int loop_timer_armed(const struct loop_timer *t) { return t->slot 
 int64_t		 loop_now(const struct loop *);
 /* Wall-clock seconds, cached once per iteration. */
 int64_t		 loop_wall(const struct loop *);
+/* Microseconds on the monotonic clock, now: for measuring, not timers. */
+int64_t		 loop_clock_us(void);
 
 /*
  * Wait once for events (at most until the next timer) and run the handlers

@@ -133,16 +133,6 @@ main_metrics(struct mainctx *m)
 		loop_timer_set(m->loop, &m->metrics, 0);
 }
 
-static unsigned long long
-monotonic_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000ULL +
-	    (unsigned long long)ts.tv_nsec / 1000;
-}
-
 static void
 usage(FILE *f)
 {
@@ -228,7 +218,7 @@ main_reload(struct mainctx *m)
 	}
 	log_info("SIGHUP: reloading %s", m->conffile);
 	sd_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
-	    monotonic_usec(), m->conffile);
+	    (unsigned long long)loop_clock_us(), m->conffile);
 	conf = conf_load(m->conffile, m->root, conf_err_log, NULL);
 	if (conf == NULL)
 		log_error("reload: %s has errors; keeping the old configuration",

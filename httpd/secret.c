@@ -163,13 +163,16 @@ secrets_mkdir(struct secrets *s, char *err, size_t errlen)
 	return -1;
 }
 
-int
-secret_check(const char *src, char *err, size_t errlen)
+/* src opened, a regular file of at most SECRET_MAX bytes: its descriptor,
+ * or -1 with the reason.  O_NONBLOCK: a FIFO must not block the engine. */
+static int
+secret_open(const char *src, char *err, size_t errlen)
 {
 	struct stat st;
 	int fd;
 
-	if ((fd = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1) {
+	if ((fd = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
+	    -1) {
 		snprintf(err, errlen, "%s: %s", src, strerror(errno));
 		return -1;
 	}
@@ -178,12 +181,23 @@ secret_check(const char *src, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	close(fd);
 	if (st.st_size > SECRET_MAX) {
 		snprintf(err, errlen, "%s: larger than %d bytes", src,
 		    SECRET_MAX);
+		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+int
+secret_check(const char *src, char *err, size_t errlen)
+{
+	int fd;
+
+	if ((fd = secret_open(src, err, errlen)) == -1)
+		return -1;
+	close(fd);
 	return 0;
 }
 
@@ -191,19 +205,11 @@ secret_check(const char *src, char *err, size_t errlen)
 static ssize_t
 secret_read(const char *src, char *buf, char *err, size_t errlen)
 {
-	struct stat st;
 	ssize_t n = 0, r;
 	int fd;
 
-	if ((fd = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1) {
-		snprintf(err, errlen, "%s: %s", src, strerror(errno));
+	if ((fd = secret_open(src, err, errlen)) == -1)
 		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", src);
-		close(fd);
-		return -1;
-	}
 	/* One more than the most: a file that grew is caught, not cut. */
 	while (n <= SECRET_MAX && (r = read(fd, buf + n,
 	    SECRET_MAX + 1 - (size_t)n)) != 0) {

@@ -27,7 +27,8 @@ import signal
 import subprocess
 import tempfile
 
-from dcgitest import Redis, Server, Tap, http, sanitizer_report, time_limit, wait_until
+from dcgitest import (Redis, Server, Tap, docker_ids, http, sanitizer_report, time_limit,
+                      wait_until)
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
@@ -42,12 +43,6 @@ for tool in ("redis-server", "redis-cli", "promtool"):
 work = tempfile.mkdtemp(prefix="dcgitest.metrics.")
 redis = Redis(work)
 t.ok(wait_until(redis.up, 10), "redis-server runs")
-
-
-def docker_ids(label):
-    p = subprocess.run(["docker", "ps", "-aq", "--filter", "label=" + label],
-                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    return p.stdout.split()
 
 
 def request(port, method="GET", path="/", body=b""):
