@@ -75,6 +75,9 @@
 #include "sink.h"
 
 #define Q_BLOCK_SECONDS		"1"	/* BLMOVE timeout: then ask again */
+#define Q_EARLY_NIL_MS		500	/* a nil sooner is not the timeout */
+#define Q_STRANGE_MIN_MS	250	/* after an answer of the wrong shape */
+#define Q_MAX_DELIVERIES	1000000	/* a larger count is taken as this */
 #define Q_BLOCK_MS		"1000"	/* XREADGROUP's */
 #define Q_CLAIM_MAX_MS		1000	/* XAUTOCLAIM at least this often */
 #define Q_RECONNECT_MIN_MS	250
@@ -137,6 +140,8 @@ struct qworker {
 	char		 *deadlist;	/* NAME:dead */
 	struct qredis	  blk;		/* the BLMOVE or XREADGROUP connection */
 	int		  fetching;
+	int64_t		  asked;	/* when the fetch was sent (loop_now) */
+	int64_t		  strange;	/* the wait after a strange answer, ms */
 	int		  running;	/* items taken, not yet acknowledged */
 	int		  active;	/* of those, runs under way */
 	struct qitem	 *items;
@@ -761,6 +766,40 @@ q_item_new(struct qworker *w, const char *data, size_t len, const char *id,
 	return 0;
 }
 
+/*
+ * A fetch's answer that brought nothing: nil after the BLOCK timeout asks
+ * again at once; anything else (an answer of the wrong shape, or a nil
+ * before the timeout could have passed: not Redis, or not one that blocks)
+ * waits, twice as long each time in a row up to Q_RECONNECT_MAX_MS, so that
+ * such a peer cannot make the worker spin.
+ */
+static void
+q_strange(struct qworker *w, const char *cmd, const redisReply *rp)
+{
+	static const char *const types[] = { "?", "a string", "an array",
+	    "an integer", "nil", "a status", "an error" };
+	const char *type = rp->type >= 1 && rp->type <= 6 ? types[rp->type] :
+	    types[0];
+
+	if (w->qs->stopping)
+		return;
+	if (rp->type == REDIS_REPLY_NIL &&
+	    loop_now(w->qs->loop) - w->asked >= Q_EARLY_NIL_MS) {
+		w->strange = 0;
+		q_fetch(w);
+		return;
+	}
+	w->strange = w->strange == 0 ? Q_STRANGE_MIN_MS : w->strange * 2 >
+	    Q_RECONNECT_MAX_MS ? Q_RECONNECT_MAX_MS : w->strange * 2;
+	metrics_count(MX_REDIS_ERROR, NULL);
+	log_error("queue %s: %s: a strange answer (%s%s), not Redis as it "
+	    "should be: asking again in %lldms", w->q->name, cmd, type,
+	    rp->type == REDIS_REPLY_NIL ? " at once" : rp->type ==
+	    REDIS_REPLY_ARRAY ? " without an entry" : "",
+	    (long long)w->strange);
+	loop_timer_set(w->qs->loop, &w->wait, w->strange);
+}
+
 static void
 q_fetched(redisAsyncContext *ac, void *reply, void *pd)
 {
@@ -785,10 +824,14 @@ q_fetched(redisAsyncContext *ac, void *reply, void *pd)
 		    "for the next start", w->q->name, w->processing);
 		return;
 	}
-	if (rp->type == REDIS_REPLY_STRING &&
-	    q_item_new(w, rp->str, rp->len, NULL, 0) == -1)
+	if (rp->type != REDIS_REPLY_STRING) {
+		q_strange(w, "BLMOVE", rp);
 		return;
-	q_fetch(w);	/* a nil reply (the timeout): ask again */
+	}
+	w->strange = 0;
+	if (q_item_new(w, rp->str, rp->len, NULL, 0) == -1)
+		return;
+	q_fetch(w);
 }
 
 /* ----- streams ----- */
@@ -842,9 +885,10 @@ q_holds(const struct qworker *w, const char *id)
 
 /*
  * One entry, [id, [field, value...]] (a read) or [id, fields, deliveries]
- * (a take-over): run its item, or settle an entry that has none.
+ * (a take-over): run its item, or settle an entry that has none.  0 when e
+ * brought nothing: not an entry, or one already held.
  */
-static void
+static int
 q_entry(struct qworker *w, const redisReply *e, int deliveries)
 {
 	const redisReply *f, *item = NULL;
@@ -853,11 +897,16 @@ q_entry(struct qworker *w, const redisReply *e, int deliveries)
 
 	if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
 	    e->element[0]->type != REDIS_REPLY_STRING ||
-	    e->element[0]->len >= sizeof(it->id) ||
-	    q_holds(w, e->element[0]->str))
-		return;
-	if (e->elements >= 3 && e->element[2]->type == REDIS_REPLY_INTEGER)
-		deliveries = (int)e->element[2]->integer;
+	    e->element[0]->len >= sizeof(it->id))
+		return 0;
+	if (q_holds(w, e->element[0]->str))
+		return 0;	/* nothing new (Redis gives none twice) */
+	if (e->elements >= 3 && e->element[2]->type == REDIS_REPLY_INTEGER) {
+		long long n = e->element[2]->integer;
+
+		deliveries = n < 1 ? 1 : n > Q_MAX_DELIVERIES ?
+		    Q_MAX_DELIVERIES : (int)n;
+	}
 	f = e->element[1];
 	if (f->type == REDIS_REPLY_ARRAY) {
 		for (size_t i = 0; i + 1 < f->elements; i += 2)
@@ -870,12 +919,12 @@ q_entry(struct qworker *w, const redisReply *e, int deliveries)
 	if (item != NULL && item->type == REDIS_REPLY_STRING) {
 		(void)q_item_new(w, item->str, item->len, e->element[0]->str,
 		    deliveries > 0 ? deliveries - 1 : 0);
-		return;
+		return 1;
 	}
 	/* Deleted meanwhile (no fields): acknowledged.  No item in it: to
 	 * NAME:dead, the entry left in NAME. */
 	if ((op = calloc(1, sizeof(*op))) == NULL)
-		return;
+		return 1;
 	op->w = w;
 	op->keep = 1;
 	snprintf(op->id, sizeof(op->id), "%s", e->element[0]->str);
@@ -889,6 +938,7 @@ q_entry(struct qworker *w, const redisReply *e, int deliveries)
 		metrics_count(MX_Q_DEAD, w->q->name);
 	}
 	q_send_op(w->qs, op);
+	return 1;
 }
 
 /* [cursor, entry...] of q_claim_lua or q_ownback_lua. */
@@ -1082,6 +1132,7 @@ q_read(redisAsyncContext *ac, void *reply, void *pd)
 {
 	struct qworker *w = pd;
 	redisReply *rp = reply;
+	int entries = 0;
 	(void)ac;
 
 	w->fetching = 0;
@@ -1115,8 +1166,14 @@ q_read(redisAsyncContext *ac, void *reply, void *pd)
 			    st->element[1]->type != REDIS_REPLY_ARRAY)
 				continue;
 			for (size_t k = 0; k < st->element[1]->elements; k++)
-				q_entry(w, st->element[1]->element[k], 1);
+				entries += q_entry(w,
+				    st->element[1]->element[k], 1);
 		}
+	if (entries == 0) {
+		q_strange(w, "XREADGROUP", rp);
+		return;
+	}
+	w->strange = 0;
 	q_fetch(w);
 }
 
@@ -1145,6 +1202,7 @@ q_fetch_stream(struct qworker *w)
 		return;
 	snprintf(count, sizeof(count), "%d", w->q->concurrency - w->running);
 	w->fetching = 1;
+	w->asked = loop_now(qs->loop);
 	redisAsyncCommand(w->blk.ac, q_read, w, "XREADGROUP GROUP %s %s COUNT "
 	    "%s BLOCK " Q_BLOCK_MS " STREAMS %s >", q_group(w), qs->consumer,
 	    count, w->q->name);
@@ -1158,7 +1216,8 @@ q_fetch(struct qworker *w)
 	struct queues *qs = w->qs;
 
 	if (qs->stopping || w->fetching || !w->blk.ready || w->blk.ac == NULL ||
-	    w->running >= w->q->concurrency)
+	    w->running >= w->q->concurrency ||
+	    (w->strange != 0 && loop_timer_armed(&w->wait)))
 		return;
 	if (!dcgi_can_run(qs->dc, qs->conf)) {
 		if (!loop_timer_armed(&w->wait))
@@ -1170,6 +1229,7 @@ q_fetch(struct qworker *w)
 		return;
 	}
 	w->fetching = 1;
+	w->asked = loop_now(qs->loop);
 	redisAsyncCommand(w->blk.ac, q_fetched, w, "BLMOVE %s %s LEFT RIGHT "
 	    Q_BLOCK_SECONDS, w->q->name, w->processing);
 }

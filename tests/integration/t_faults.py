@@ -15,7 +15,11 @@ with a proper status, and leaves nothing behind.
 - Redis restarted while a queue run is in flight: its acknowledgement
   waits for Redis and goes through; the item ran once and is out of
   processing.  Redis answering garbage: dcgid logs it, reconnects with
-  backoff and consumes once a real Redis answers.
+  backoff and consumes once a real Redis answers.  Redis answering the
+  queues' commands in RESP of the wrong shape (an integer, a status, nil at
+  once, nesting too deep, streams and entries each malformed in another
+  way): no worker spins, the log names the command, a good entry among the
+  junk runs once, and both queues consume once a real Redis answers.
 
 Needs the image dcgi-test/busybox, redis-server and root (to restart
 dockerd)."""
@@ -518,6 +522,147 @@ t.ok(wait_until(lambda: "ran=after-garbage " in readlog(), 60 * SLOW),
 t.ok(wait_until(lambda: cli("LLEN", "jobs:processing") == "0", 30 * SLOW),
      "garbage Redis: and acknowledged")
 t.is_(srv.stop(timeout=60 * SLOW), 0, "garbage Redis: dcgid exits 0")
+t.ok(not sanitizer_report(srv.errors()), "no sanitizer report")
+
+# ----- Redis answering the queue's commands with RESP of the wrong shape -------
+
+
+def bulk(b):
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+def arr(*xs):
+    return b"*%d\r\n" % len(xs) + b"".join(xs)
+
+
+# Answers in the right protocol and the wrong shape, in turn: a worker that
+# asked again at once on each would spin.  HARD ones come later: an error
+# (the worker waits) and nesting deeper than hiredis reads (it cuts the
+# connection), either of which would slow a spin down.  JUNK is one well-formed
+# XREADGROUP answer whose streams and entries are each wrong in another
+# way; among them one good entry (1-6), given twice, with a delivery count
+# that is out of range.
+TOP = [b":7\r\n", b"+OK\r\n", b"*1\r\n:1\r\n", b"*-1\r\n", b"$-1\r\n",
+       b"*2\r\n$-1\r\n$-1\r\n"]
+HARD = [b"-ERR not today\r\n", b"*1\r\n" * 12 + b":1\r\n"]
+JUNK = arr(b":1\r\n", arr(bulk(b"events")), arr(bulk(b"events"), b":3\r\n"),
+           arr(bulk(b"events"), arr(
+               b":1\r\n", arr(bulk(b"1-1")), arr(b":5\r\n", b"*0\r\n"),
+               arr(bulk(b"9" * 100), arr(bulk(b"item"), bulk(b"long"))),
+               arr(bulk(b"1-2"), b":9\r\n"), arr(bulk(b"1-3"), arr(bulk(b"item"))),
+               arr(bulk(b"1-4"), arr(bulk(b"item"), b":5\r\n")),
+               arr(bulk(b"1-5"), arr(b"$-1\r\n", b"$-1\r\n")),
+               arr(bulk(b"1-6"), arr(bulk(b"item"), bulk(b"good-1")), b":99999999999\r\n"),
+               arr(bulk(b"1-6"), arr(bulk(b"item"), bulk(b"good-1"))))))
+XSHAPES = TOP[:3] + [JUNK] + TOP[3:]
+EVALS = [b":1\r\n", b"*0\r\n", arr(bulk(b"0")), arr(b":0\r\n", b":4\r\n", arr(bulk(b"1-9"), b":1\r\n")),
+         b"-ERR no script\r\n", b"$-1\r\n", b"*-1\r\n", arr(bulk(b"0-0"), arr(bulk(b"1-8")))]
+
+
+class ShapeRedis:
+    """A TCP port where Redis should be that speaks RESP but answers the
+    queues' commands with the wrong shapes (PONG to PING, so it passes for
+    Redis); once `real` is set, each connection is cut at its next command
+    and new ones are piped to the real Redis."""
+
+    def __init__(self, port):
+        self.real, self.hard, self.asked, self.conns = False, False, {}, 0
+        self.lock = threading.Lock()
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", port))
+        self.ls.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            self.conns += 1
+            if self.real:
+                up = socket.create_connection(("127.0.0.1", rport))
+                for a, b in ((c, up), (up, c)):
+                    threading.Thread(target=FakeRedis._pipe, args=(a, b), daemon=True).start()
+            else:
+                threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        f = c.makefile("rb")
+        try:
+            while not self.real:
+                head = f.readline()
+                if not head.startswith(b"*"):
+                    break
+                args = []
+                for _ in range(int(head[1:])):
+                    n = int(f.readline()[1:])
+                    args.append(f.read(n + 2)[:-2])
+                cmd = args[0].upper().decode()
+                with self.lock:
+                    k = self.asked.get(cmd, 0)
+                    self.asked[cmd] = k + 1
+                if self.real:
+                    break
+                if cmd == "PING":
+                    out = b"+PONG\r\n"
+                elif cmd in ("XREADGROUP", "BLMOVE") and self.hard:
+                    out = HARD[k % len(HARD)]
+                elif cmd == "XREADGROUP":
+                    out = XSHAPES[k % len(XSHAPES)]
+                elif cmd == "BLMOVE":
+                    out = TOP[k % len(TOP)]
+                elif cmd == "EVAL":
+                    out = EVALS[k % len(EVALS)]
+                elif cmd in ("XLEN", "LLEN"):
+                    out = bulk(b"many")
+                else:
+                    out = b"+OK\r\n"
+                c.sendall(out)
+        except (OSError, ValueError):
+            pass
+        c.close()
+
+    def count(self, cmd):
+        with self.lock:
+            return self.asked.get(cmd, 0)
+
+
+SCONF = ("Listen 127.0.0.1:{port}\nDocumentRoot {root}\nMimeTypes {repo}/conf/mime.types\n"
+         "AccessLog off\nErrorLog {tmp}/error.log\nRedis 127.0.0.1:%d\n"
+         "<Queue jobs>\n Type list\n Image dcgi-test/busybox\n Command %s\n</Queue>\n"
+         "<Queue events>\n Type stream\n Image dcgi-test/busybox\n Command %s\n</Queue>\n")
+sport = free_port()
+sr = ShapeRedis(sport)
+cli("DEL", "jobs", "jobs:processing", "events")
+srv = Server(SCONF % (sport, FN, FN))
+readlog = lambda: open(os.path.join(srv.tmpdir, "error.log"), errors="replace").read()
+t.ok(wait_until(lambda: sr.count("XREADGROUP") >= 4 and sr.count("BLMOVE") >= 4, 30 * SLOW),
+     "wrong shapes: the queues asked and got strange answers")
+n0, b0, t0 = sr.count("XREADGROUP"), sr.count("BLMOVE"), time.monotonic()
+time.sleep(6)
+n1, b1, el = sr.count("XREADGROUP"), sr.count("BLMOVE"), time.monotonic() - t0
+t.ok(n1 - n0 <= 2 * el and b1 - b0 <= 2 * el,
+     "wrong shapes: no worker spins (%d XREADGROUP, %d BLMOVE in %.1f s)" % (n1 - n0, b1 - b0, el))
+t.ok(srv.proc.poll() is None, "wrong shapes: dcgid is alive")
+lg = readlog()
+t.ok("queue events: XREADGROUP: a strange answer" in lg and "queue jobs: BLMOVE: a strange answer" in lg,
+     "wrong shapes: the log says which command got a strange answer")
+t.is_(lg.count("ran=good-1 "), 1,
+      "wrong shapes: the one good entry among the junk ran, once")
+t.ok("ran=long" not in lg, "wrong shapes: an entry with an id too long is not run")
+sr.hard, c0 = True, sr.conns
+t.ok(wait_until(lambda: sr.conns >= c0 + 2 and "not today" in readlog(), 30 * SLOW),
+     "wrong shapes: an error and nesting too deep: logged, the connection made again")
+t.ok(srv.proc.poll() is None, "wrong shapes: dcgid is alive")
+sr.real = True
+cli("RPUSH", "jobs", "after-shapes")
+cli("XADD", "events", "*", "item", "after-shapes-stream")
+t.ok(wait_until(lambda: "ran=after-shapes " in readlog() and
+                "ran=after-shapes-stream " in readlog(), 60 * SLOW),
+     "wrong shapes: once a real Redis answers, both queues consume")
+t.is_(srv.stop(timeout=60 * SLOW), 0, "wrong shapes: dcgid exits 0")
 t.ok(not sanitizer_report(srv.errors()), "no sanitizer report")
 redis.send_signal(signal.SIGTERM)
 redis.wait(10)
