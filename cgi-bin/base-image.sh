@@ -130,6 +130,10 @@ mkdir -p "$dir"/var/lib/apt/lists/partial
 : >"$dir"/etc/resolv.conf
 
 say "importing $dir as $image"
+# The top of the tree is the image's /: 0755, not mktemp's 0700 (Docker
+# ignores it; rootless Podman's vfs storage keeps it, and then a User other
+# than root cannot exec anything).
+chmod 755 "$dir"
 tar --numeric-owner -C "$dir" -c . |
     "$DOCKER" import \
 	--change 'CMD ["bash"]' \

@@ -83,6 +83,10 @@ else
 	for f in "$here"/busybox/cgi/*; do
 		install -m 755 "$f" "$tree/cgi/$(basename "$f")"
 	done
+	# The tree's top is the image's /: mktemp made it 0700, which Docker
+	# ignores and rootless Podman's vfs storage keeps (then a User other
+	# than root cannot exec anything).
+	chmod 755 "$tree"
 	tar --numeric-owner --owner=0 --group=0 -C "$tree" -c . |
 	    "$DOCKER" import \
 		--change 'ENV PATH=/bin:/usr/bin' \
