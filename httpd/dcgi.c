@@ -471,6 +471,7 @@ dcgi_new(struct loop *loop, const struct conf *conf, char *err, size_t errlen)
 		free(dc);
 		return NULL;
 	}
+	secrets_engine(dc->secrets, docker_host(dc->docker));
 	/* Containers of a dcgid that died (SIGKILL, a crash): remove them. */
 	if (conf->nroutes > 0 || conf->nqueues > 0)
 		(void)docker_call(dc->docker, "GET", "/containers/json?all=1&"

@@ -24,6 +24,8 @@ struct secrets {
 	pid_t		 owner;		/* who made them: who removes them */
 	char		 instance[64];	/* "PID-START", in the directory's name */
 	int		(*alive)(const char *);
+	char		 sock[108];	/* the engine's unix socket, or "" */
+	uid_t		 engine;	/* its user, when not ours (rootless) */
 	char		*dir;		/* NULL until the first copy */
 	struct copy	*copies;
 };
@@ -42,7 +44,27 @@ secrets_new(const char *instance, int (*alive)(const char *))
 		if (*p == ':')
 			*p = '-';
 	s->alive = alive;
+	s->engine = geteuid();
 	return s;
+}
+
+void
+secrets_engine(struct secrets *s, const char *host)
+{
+	if (strncmp(host, "unix://", 7) == 0)
+		snprintf(s->sock, sizeof(s->sock), "%s", host + 7);
+}
+
+/* The user of the engine's socket as the directory is made: when it is
+ * neither root nor us, a rootless engine's, which gets the directory. */
+static void
+secrets_engine_user(struct secrets *s)
+{
+	struct stat st;
+
+	if (s->sock[0] != '\0' && stat(s->sock, &st) == 0 &&
+	    S_ISSOCK(st.st_mode) && st.st_uid != 0)
+		s->engine = st.st_uid;
 }
 
 /* Remove a directory of copies and what is in it (no subdirectories). */
@@ -94,7 +116,8 @@ secrets_sweep(struct secrets *s, const char *base)
 		*dot = '\0';
 		*dash = ':';
 		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+		    !S_ISDIR(st.st_mode) || (st.st_uid != geteuid() &&
+		    st.st_uid != s->engine) ||
 		    (st.st_mode & 07777) != 0700 || s->alive(inst))
 			continue;
 		remove_dir(dirfd(d), e->d_name);
@@ -140,6 +163,7 @@ secrets_mkdir(struct secrets *s, char *err, size_t errlen)
 	    getenv("TMPDIR"), "/tmp" };
 	char tmpl[4096];
 
+	secrets_engine_user(s);
 	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
 		if (bases[i] == NULL || bases[i][0] != '/' ||
 		    access(bases[i], W_OK | X_OK) != 0)
@@ -154,6 +178,17 @@ secrets_mkdir(struct secrets *s, char *err, size_t errlen)
 		if ((s->dir = strdup(tmpl)) == NULL) {
 			(void)rmdir(tmpl);
 			break;
+		}
+		/* A rootless engine must enter it to bind the copies. */
+		if (s->engine != geteuid() && chown(s->dir, s->engine,
+		    (gid_t)-1) == -1) {
+			snprintf(err, errlen, "%s: cannot give it to the "
+			    "engine's user %ld: %s", s->dir, (long)s->engine,
+			    strerror(errno));
+			(void)rmdir(s->dir);
+			free(s->dir);
+			s->dir = NULL;
+			return -1;
 		}
 		return 0;
 	}

@@ -7,7 +7,8 @@
  * into a directory of the process's own (mode 0700; each copy 0444, named
  * by a hash of its content, so that a container running as any user can
  * read it through its read-only bind mount and no one else on the host
- * can reach it); the copy's path goes into the bind.  The content is
+ * can reach it; a rootless engine's user gets the directory, as it must
+ * enter it to bind them); the copy's path goes into the bind.  The content is
  * never in a container's environment, in the create request's Env, in a
  * log, or in a server process.
  *
@@ -35,6 +36,13 @@ struct secrets;
  */
 struct secrets	*secrets_new(const char *instance, int (*alive)(const char *));
 void		 secrets_free(struct secrets *);
+/*
+ * The engine at `host` (DockerHost): when it is a unix socket of another
+ * user than root and us as the directory is made (rootless Podman), the
+ * directory is made that user's (still 0700), so that the engine can bind
+ * the copies; the copies stay ours, read-only.
+ */
+void		 secrets_engine(struct secrets *, const char *host);
 /*
  * The path of a read-only copy of `src`'s content now, made in the
  * directory (created at the first call) unless one with that content is

@@ -84,6 +84,10 @@ redis = Redis(work)
 # here a directory of the test's, where they can be counted.
 rundir = os.path.join(work, "run")
 os.makedirs(rundir)
+# Traversable, as /run is: a rootless engine (tests/podman.sh) enters the
+# copies' directory below, which dcgid gives to it.
+os.chmod(work, 0o711)
+os.chmod(rundir, 0o711)
 os.environ["RUNTIME_DIRECTORY"] = rundir
 
 

@@ -2,7 +2,9 @@
  * t_secret.c: Secret files' copies (secret.h): their content, modes and
  * names, what is refused, and who removes them.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <fcntl.h>
@@ -186,6 +188,54 @@ main(void)
 	secrets_free(s);
 	ok(access(keep, F_OK) == -1 && access(dirkeep, F_OK) == -1,
 	    "the owner's removes the copies and the directory");
+
+	/*
+	 * A rootless engine (its socket another user's than root and ours):
+	 * the directory is that user's, so that it can bind the copies; the
+	 * copies stay ours and read-only.  The sweep knows such directories.
+	 */
+	if (geteuid() == 0) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		char host[sizeof(sun.sun_path) + 8];
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/engine.sock",
+		    tmpdir);
+		ok(fd != -1 && bind(fd, (struct sockaddr *)&sun, sizeof(sun)) ==
+		    0 && chown(sun.sun_path, 4242, 4242) == 0,
+		    "a socket of the user 4242, as rootless Podman's");
+		snprintf(host, sizeof(host), "unix://%s", sun.sun_path);
+		mkdir_with("dcgi-secrets.999997-5.dddddd", 0700, 1);
+		snprintf(keep, sizeof(keep), "%s/dcgi-secrets.999997-5.dddddd",
+		    tmpdir);
+		ok(chown(keep, 4242, 4242) == 0, "  a dead dcgid's copies, "
+		    "given to it");
+		s = secrets_new("1:1", alive);
+		secrets_engine(s, host);
+		a = secrets_copy(s, file_with("pw", "hunter2\n", 8), err,
+		    sizeof(err));
+		ok(a != NULL && stat(secrets_dir(s), &st) == 0 &&
+		    st.st_uid == 4242 && (st.st_mode & 07777) == 0700,
+		    "  the directory is the engine user's, 0700");
+		ok(a != NULL && stat(a, &st) == 0 && st.st_uid == 0 &&
+		    (st.st_mode & 07777) == 0444 &&
+		    strcmp(slurp(a), "hunter2\n") == 0,
+		    "  the copy is ours, 0444, with the content");
+		ok(!there("dcgi-secrets.999997-5.dddddd"),
+		    "  the dead dcgid's directory of the engine's user is "
+		    "removed");
+		secrets_free(s);
+		close(fd);
+
+		s = secrets_new("1:1", alive);
+		secrets_engine(s, "unix:///nonexistent/engine.sock");
+		a = secrets_copy(s, file_with("pw", "hunter2\n", 8), err,
+		    sizeof(err));
+		ok(a != NULL && stat(secrets_dir(s), &st) == 0 &&
+		    st.st_uid == 0, "an engine socket not there (yet): ours");
+		secrets_free(s);
+	} else
+		skip(5, "not root: cannot give a socket to another user");
 
 	snprintf(err, sizeof(err), "rm -rf %s", tmpdir);
 	if (system(err) != 0)
