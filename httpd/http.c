@@ -292,7 +292,7 @@ http_parse_request(struct http_request *r, char *buf, size_t len,
     char *pathbuf, size_t pathlen, const struct http_limits *lim)
 {
 	char *p = buf, *end = buf + len, *eol, *sp, *t;
-	int have_te = 0, nhost = 0;
+	int have_te = 0, nhost = 0, nauth = 0;
 	const char *te = NULL;
 
 	memset(r, 0, sizeof(*r));
@@ -384,6 +384,11 @@ http_parse_request(struct http_request *r, char *buf, size_t len,
 			if (!http_valid_host(value))
 				return 400;
 			r->host = value;
+		} else if (strcasecmp(name, "Authorization") == 0) {
+			/* Not a list (RFC 9110 §11.6.2): with two, which one
+			 * did a proxy in front check?  (nginx refuses too.) */
+			if (nauth++ > 0)
+				return 400;
 		} else if (strcasecmp(name, "Expect") == 0) {
 			if (strcasecmp(value, "100-continue") != 0)
 				return 417;

@@ -19,6 +19,11 @@ dcgid listens on 127.0.0.1 and ::1, with PrivilegeSeparation on and off:
 - a CGI local redirect to a guarded path is checked again;
 - a reload with alice's password changed: the old one is refused at
   once (the cache of checked credentials is per file load);
+- clients that vanish at a 401 or 403 (a reset after the request, a
+  body never sent, pipelined requests never read, a half-close) leave
+  dcgid up and holding none of their connections; an Authorization
+  header with a 5000-byte user, 6000 bytes that are not base64 or a NUL:
+  401; one over MaxHeaderSize: 431; two of them: 400;
 - an unknown user costs as much time as a wrong password (a dummy
   bcrypt), and many wrong passwords in a second get 429 with
   Retry-After while remembered credentials still get in.
@@ -32,6 +37,7 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import time
 
@@ -204,6 +210,69 @@ for privsep in ("on", "off"):
          "%s:   a POST with a body not read: 403 and the connection closed" % name)
     time.sleep(1.5)
     t.is_(started(port, "/denied"), before, "%s:   no container" % name)
+
+    # Clients that vanish at a refusal (RST right after the request, a
+    # body never sent, pipelined requests never read, a half-close) and
+    # headers built to hurt (a user name of 5000 bytes, base64 of 6000
+    # bytes that is not base64, one over MaxHeaderSize, two Authorization
+    # headers): each gets its answer or is dropped, and costs nothing.
+    def connect():
+        c = socket.create_connection(("127.0.0.1", port), 10 * SLOW)
+        return c
+
+    def reset(c):
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+
+    socks = []
+    for i in range(30):
+        c = connect()
+        c.sendall(b"GET /private/f.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        reset(c)
+        c = connect()
+        c.sendall(b"POST /denied HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" +
+                  b"x" * 1000)
+        reset(c)
+        c = connect()
+        c.sendall(b"GET /private/f.txt HTTP/1.1\r\nHost: x\r\n\r\n" * 200)
+        socks.append(c)
+        c = connect()
+        c.sendall(("GET /private/f.txt HTTP/1.1\r\nHost: x\r\n%s\r\n" %
+                   basic("alice", "wrong-%d" % i)).encode())
+        c.shutdown(socket.SHUT_WR)
+        socks.append(c)
+    time.sleep(0.5)
+    for c in socks:
+        reset(c)
+    t.ok(s.proc.poll() is None, "%s: 120 clients vanished at a 401 or 403: dcgid is up" % name)
+
+    def open_conns():
+        m = re.search(rb"^dcgi_connections_open (\d+)$", get("/metrics")[2] or b"", re.M)
+        return int(m.group(1)) if m else -1
+    t.ok(wait_until(lambda: open_conns() == 1, 10 * SLOW, 0.3),
+         "%s:   and holds no connection of theirs (%d open, this one)" % (name, open_conns()))
+    st, _, body = get("/private/f.txt", basic("alice", PASSWORDS[0]))
+    t.is_((st, body), (200, b"private file\n"), "%s:   alice still gets in" % name)
+
+    long_user = "Authorization: Basic %s\r\n" % base64.b64encode(
+        b"u" * 5000 + b":pw").decode()
+    st, head, _ = get("/private/f.txt", long_user)
+    t.ok(st == 401 and "WWW-Authenticate" in head,
+         "%s: a user name of 5000 bytes: 401 (an unknown user)" % name)
+    st, _, _ = get("/private/f.txt", "Authorization: Basic %s\r\n" % ("*" * 6000))
+    t.is_(st, 401, "%s: 6000 bytes that are not base64: 401" % name)
+    st, _, _ = get("/private/f.txt", "Authorization: Basic %s\r\n" %
+                   base64.b64encode(b"alice\0:" + PASSWORDS[0].encode()).decode())
+    t.is_(st, 401, "%s: a NUL in the user name: 401" % name)
+    r = raw(port, ("GET /private/f.txt HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\n\r\n" %
+                   ("A" * 70000)).encode(), timeout=10 * SLOW)
+    t.ok(status_of(r) == 431 and b"Connection: close\r\n" in r,
+         "%s: an Authorization header over MaxHeaderSize: 431, closed" % name)
+    r = raw(port, ("GET /private/f.txt HTTP/1.1\r\nHost: x\r\n%s%s\r\n" %
+                   (basic("alice", PASSWORDS[0]), basic("bob", "x"))).encode(), timeout=10 * SLOW)
+    t.is_(status_of(r), 400, "%s: two Authorization headers: 400" % name)
+    t.ok(s.proc.poll() is None and len(log_of(s, "error.log").splitlines()[-1]) < 1000,
+         "%s:   dcgid is up, its log lines short" % name)
 
     # A local redirect lands on a guarded path: checked again.
     st, _, _ = get("/local")

@@ -80,6 +80,8 @@ test_requests(void)
 		/* bad headers */
 		{ "GET / HTTP/1.1\r\n\r\n", 400, NULL, 0 },		/* no Host */
 		{ "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, NULL, 0 },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YTpi\r\n"
+		  "authorization: Basic YzpkCg==\r\n\r\n", 400, NULL, 0 },
 		{ "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, NULL, 0 },
 		{ "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n folded\r\n\r\n", 400, NULL, 0 },
 		{ "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400, NULL, 0 },
