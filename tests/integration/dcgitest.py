@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -277,6 +278,29 @@ def wait_until(cond, timeout, step=0.1):
             return True
         time.sleep(step)
     return cond()
+
+
+def splice(a, b):
+    """Pipe two connected sockets into each other, a thread each way (the
+    fake engines and Redis that pass through to the real one).  An end
+    read passes on as a half-close (a container's stdin EOF must get
+    through); an error closes both."""
+    def copy(src, dst):
+        try:
+            while True:
+                d = src.recv(65536)
+                if not d:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                dst.sendall(d)
+        except OSError:
+            for x in (src, dst):
+                try:
+                    x.close()
+                except OSError:
+                    pass
+    for src, dst in ((a, b), (b, a)):
+        threading.Thread(target=copy, args=(src, dst), daemon=True).start()
 
 
 def read_to_close(sock, timeout=5):

@@ -34,7 +34,8 @@ import tempfile
 import threading
 import time
 
-from dcgitest import Server, docker_ids, Tap, free_port, read_to_close, status_of, wait_until, sanitizer_report, time_limit
+from dcgitest import (Server, docker_ids, Tap, free_port, read_to_close, splice, status_of,
+                      wait_until, sanitizer_report, time_limit)
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
@@ -457,25 +458,7 @@ class FakeRedis:
                     pass
                 c.close()
                 return
-            up = socket.create_connection(("127.0.0.1", rport))
-            for a, b in ((c, up), (up, c)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a, b):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.close()
-            except OSError:
-                pass
+            splice(c, socket.create_connection(("127.0.0.1", rport)))
 
 
 FN = ("/bin/sh -c \"read line; echo \\\"ran=$line attempt=$DCGI_ATTEMPT\\\" >&2; "
@@ -582,9 +565,7 @@ class ShapeRedis:
                 return
             self.conns += 1
             if self.real:
-                up = socket.create_connection(("127.0.0.1", rport))
-                for a, b in ((c, up), (up, c)):
-                    threading.Thread(target=FakeRedis._pipe, args=(a, b), daemon=True).start()
+                splice(c, socket.create_connection(("127.0.0.1", rport)))
             else:
                 threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 

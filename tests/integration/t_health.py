@@ -30,7 +30,7 @@ import threading
 import time
 
 from dcgitest import (Server, Tap, docker_ids, free_port, http, read_to_close, sanitizer_report,
-                      status_of, time_limit, wait_until)
+                      splice, status_of, time_limit, wait_until)
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
@@ -87,24 +87,7 @@ class Engine:
                 c.close()
                 continue
             self.all.append(up)
-            for a, b in ((c, up), (up, c)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a, b):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    b.shutdown(socket.SHUT_WR)
-                    return
-                b.sendall(d)
-        except OSError:
-            for s in (a, b):
-                try:
-                    s.close()
-                except OSError:
-                    pass
+            splice(c, up)
 
 
 def split(r):
