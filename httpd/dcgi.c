@@ -344,6 +344,10 @@ proc_starttime(long pid, unsigned long long *start)
 
 /* ----- the orphan sweep ----- */
 
+/* Every container a dcgid made: filters={"label":["dcgi.instance"]} */
+#define LIST_INSTANCES	"/containers/json?all=1&filters=%7B%22label%22%3A" \
+			"%5B%22dcgi.instance%22%5D%7D"
+
 /* Is the dcgid that labelled a container with `inst` still running? */
 static int
 instance_alive(const char *inst)
@@ -474,9 +478,8 @@ dcgi_new(struct loop *loop, const struct conf *conf, char *err, size_t errlen)
 	secrets_engine(dc->secrets, docker_host(dc->docker));
 	/* Containers of a dcgid that died (SIGKILL, a crash): remove them. */
 	if (conf->nroutes > 0 || conf->nqueues > 0)
-		(void)docker_call(dc->docker, "GET", "/containers/json?all=1&"
-		    "filters=%7B%22label%22%3A%5B%22dcgi.instance%22%5D%7D",
-		    NULL, sweep_listed, dc);
+		(void)docker_call(dc->docker, "GET", LIST_INSTANCES, NULL,
+		    sweep_listed, dc);
 	return dc;
 }
 
@@ -530,38 +533,41 @@ final_listed(void *arg, int status, json_t *body, const char *err)
 	}
 	json_array_foreach(body, i, c) {
 		const char *id = json_string_value(json_object_get(c, "Id"));
+		const char *inst = json_string_value(json_object_get(
+		    json_object_get(c, "Labels"), "dcgi.instance"));
 
-		if (id == NULL)
+		if (id == NULL || inst == NULL)
 			continue;
-		log_warn("container %.12s of this dcgid was still there at "
-		    "exit (a create whose answer was lost): removing it", id);
+		if (strcmp(inst, dc->instance) == 0)
+			log_warn("container %.12s of this dcgid was still there "
+			    "at exit (a create whose answer was lost): "
+			    "removing it", id);
+		else if (!instance_alive(inst))
+			log_info("container %.12s of an earlier dcgid (%s) came "
+			    "after the sweep at the start (its create was under "
+			    "way as it died): removing it", id, inst);
+		else
+			continue;
 		container_remove(dc, id);
 	}
 }
 
 /*
  * Stopping, once every job and removal has ended: one last look for
- * containers with this instance's label.  A create whose connection broke
- * while the engine went on making the container can beat the removal by
- * name that followed it (404, then the container appears): this is the
- * net under that race, so that nothing is left at exit.
+ * containers with this instance's label, and those of dcgids no longer
+ * running.  A create whose connection broke while the engine went on
+ * making the container can beat the removal by name that followed it
+ * (404, then the container appears); a create a dcgid had sent as it was
+ * killed can land after the next one's sweep at its start (a slow engine:
+ * rootless Podman).  This is the net under both, so that nothing is left
+ * at exit.
  */
 static int
 dcgi_sweep_own(struct dcgi *dc)
 {
-	char path[300], inst[sizeof(dc->instance)], *c;
-
 	dc->swept = 1;
-	snprintf(inst, sizeof(inst), "%s", dc->instance);
-	if ((c = strchr(inst, ':')) == NULL)
-		return 0;
-	*c = '\0';
-	/* filters={"label":["dcgi.instance=PID:START"]} */
-	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%%7B%%22"
-	    "label%%22%%3A%%5B%%22dcgi.instance%%3D%s%%3A%s%%22%%5D%%7D", inst,
-	    c + 1);
-	return docker_call(dc->docker, "GET", path, NULL, final_listed, dc) !=
-	    NULL;
+	return docker_call(dc->docker, "GET", LIST_INSTANCES, NULL,
+	    final_listed, dc) != NULL;
 }
 
 int
