@@ -449,16 +449,18 @@ class FakeRedis:
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
-        if True:
-            if self.bad:
-                try:
-                    c.recv(4096)
-                    c.sendall(b"%%\x00\xff not RESP at all\r\n$-7\r\n" + os.urandom(64))
-                except OSError:
-                    pass
-                c.close()
-                return
+        if self.bad:
+            self._bad(c)
+        else:
             splice(c, socket.create_connection(("127.0.0.1", rport)))
+
+    def _bad(self, c):
+        try:
+            c.recv(4096)
+            c.sendall(b"%%\x00\xff not RESP at all\r\n$-7\r\n" + os.urandom(64))
+        except OSError:
+            pass
+        c.close()
 
 
 FN = ("/bin/sh -c \"read line; echo \\\"ran=$line attempt=$DCGI_ATTEMPT\\\" >&2; "
@@ -542,37 +544,20 @@ EVALS = [b":1\r\n", b"*0\r\n", arr(bulk(b"0")), arr(b":0\r\n", b":4\r\n", arr(bu
          b"-ERR no script\r\n", b"$-1\r\n", b"*-1\r\n", arr(bulk(b"0-0"), arr(bulk(b"1-8")))]
 
 
-class ShapeRedis:
-    """A TCP port where Redis should be that speaks RESP but answers the
-    queues' commands with the wrong shapes (PONG to PING, so it passes for
-    Redis); once `real` is set, each connection is cut at its next command
-    and new ones are piped to the real Redis."""
+class ShapeRedis(FakeRedis):
+    """A TCP port where Redis should be that speaks RESP but, while `bad`,
+    answers the queues' commands with the wrong shapes (PONG to PING, so it
+    passes for Redis); then each connection is cut at its next command and
+    new ones are piped to the real Redis."""
 
     def __init__(self, port):
-        self.real, self.hard, self.asked, self.conns = False, False, {}, 0
-        self.lock = threading.Lock()
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", port))
-        self.ls.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.hard, self.asked, self.lock = False, {}, threading.Lock()
+        super().__init__(port)
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            self.conns += 1
-            if self.real:
-                splice(c, socket.create_connection(("127.0.0.1", rport)))
-            else:
-                threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def _bad(self, c):
         f = c.makefile("rb")
         try:
-            while not self.real:
+            while self.bad:
                 head = f.readline()
                 if not head.startswith(b"*"):
                     break
@@ -584,7 +569,7 @@ class ShapeRedis:
                 with self.lock:
                     k = self.asked.get(cmd, 0)
                     self.asked[cmd] = k + 1
-                if self.real:
+                if not self.bad:
                     break
                 if cmd == "PING":
                     out = b"+PONG\r\n"
@@ -637,7 +622,7 @@ sr.hard, c0 = True, sr.conns
 t.ok(wait_until(lambda: sr.conns >= c0 + 2 and "not today" in readlog(), 30 * SLOW),
      "wrong shapes: an error and nesting too deep: logged, the connection made again")
 t.ok(srv.proc.poll() is None, "wrong shapes: dcgid is alive")
-sr.real = True
+sr.bad = False
 cli("RPUSH", "jobs", "after-shapes")
 cli("XADD", "events", "*", "item", "after-shapes-stream")
 t.ok(wait_until(lambda: "ran=after-shapes " in readlog() and
