@@ -11,7 +11,9 @@
 # that socket: dcgid (DockerHost defaults to $DOCKER_HOST) and the tests'
 # docker commands both talk to Podman.  As root, after tests/setup.sh
 # (which installs podman); prints prove's summaries and exits non-zero
-# when either failed.
+# when either failed.  PODMAN_RUN: a shell command run against each instead
+# of the tests, with DOCKER_HOST set and "rootful" or "rootless" as $1
+# (bench/podman.sh).
 #
 # Podman's settings for the test (CONTAINERS_CONF, a file of ours): runc,
 # as Docker uses (crun refuses a hybrid cgroup layout), and explicit
@@ -63,6 +65,17 @@ up() {
 
 rc=0
 
+# against KIND TEST...: the tests (or PODMAN_RUN) against $sock.
+against() {
+	kind=$1
+	shift
+	if [ -n "${PODMAN_RUN:-}" ]; then
+		DOCKER_HOST="unix://$sock" sh -c "$PODMAN_RUN" podman.sh "$kind"
+	else
+		DOCKER_HOST="unix://$sock" prove ${PROVE_FLAGS:-} "$@"
+	fi
+}
+
 # made PODMAN...: that the tests' containers were Podman's (its own event
 # log counts their creates since $t0), and that none is left.
 made() {
@@ -81,9 +94,8 @@ svc=$!
 up "$sock"
 echo "tests/podman.sh: rootful Podman $(podman version --format '{{.Server.Version}}') on $sock"
 t0=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-DOCKER_HOST="unix://$sock" prove ${PROVE_FLAGS:-} tests/integration/t_cgi.py \
-    tests/integration/t_prestart.py tests/integration/t_queue.py \
-    tests/integration/t_lifecycle.py || rc=1
+against rootful tests/integration/t_cgi.py tests/integration/t_prestart.py \
+    tests/integration/t_queue.py tests/integration/t_lifecycle.py || rc=1
 made podman || rc=1
 kill "$svc"
 wait "$svc" 2>/dev/null || true
@@ -102,6 +114,14 @@ as_user() {
 	    env -i HOME="$home" USER="$user" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 	    XDG_RUNTIME_DIR="$run" CONTAINERS_CONF="$CONTAINERS_CONF" "$@"
 }
+# dcgid binds httpd/dcgi-init into every container: the engine's user must
+# reach it (no parent directory 0700, as mktemp -d makes them).
+if ! as_user test -x "$PWD/httpd/dcgi-init"; then
+	echo "tests/podman.sh: the user $user cannot reach $PWD/httpd/dcgi-init" \
+	    "(a directory above it is closed to others): rootless Podman could" \
+	    "not bind it; run from a tree it can reach" >&2
+	exit 1
+fi
 (cd / && as_user podman load -q -i "$dir/images.tar") >/dev/null
 sock=$run/podman.sock
 (cd / && exec setpriv --reuid="$user" --regid="$user" --init-groups \
@@ -114,8 +134,8 @@ echo "tests/podman.sh: rootless Podman (user $user) on $sock"
 t0=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # Without t_cgi (its cold path is rootful's; CI time).  DCGI_SLOW: vfs
 # storage (a copy of the image per container) fills pools more slowly.
-DOCKER_HOST="unix://$sock" DCGI_SLOW=3 prove ${PROVE_FLAGS:-} \
-    tests/integration/t_prestart.py tests/integration/t_queue.py \
+export DCGI_SLOW=3
+against rootless tests/integration/t_prestart.py tests/integration/t_queue.py \
     tests/integration/t_lifecycle.py tests/integration/t_secret.py || rc=1
 (cd / && made as_user podman) || rc=1
 exit $rc
