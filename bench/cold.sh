@@ -15,9 +15,15 @@
 # PAUSE between requests (so that each starts on an idle engine); p50/p90
 # over the rounds, and each p50 as a ratio of docker run's.
 #
+# Another engine: DOCKER_HOST names it (dcgid and the docker CLI use it),
+# RUN_CLI the command a user of it would run instead of `docker` (bench/
+# podman.sh: "podman --remote --url $DOCKER_HOST"), ROUTES which of none,
+# isolated and host to measure.
+#
 # Needs: httpd/dcgid and httpd/dcgi-init built, a Docker engine, the image
 # dcgi-test/busybox (tests/images/build.sh), python3.  Settings
-# (environment): N=30 PAUSE=0.3 KEEP=0.
+# (environment): N=30 PAUSE=0.3 KEEP=0 RUN_CLI=docker
+# ROUTES="none isolated host".
 #
 set -euo pipefail
 
@@ -25,6 +31,8 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 N=${N:-30}
 PAUSE=${PAUSE:-0.3}
 KEEP=${KEEP:-0}
+RUN_CLI=${RUN_CLI:-docker}
+ROUTES=${ROUTES:-none isolated host}
 IMAGE=dcgi-test/busybox
 
 die() { echo "cold.sh: $*" >&2; exit 1; }
@@ -73,10 +81,11 @@ done
 
 echo "# bench/cold.sh  $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) CPUs  $(uname -r)" \
     " engine $(docker version -f '{{.Server.Version}}')  dcgid $(git -C "$REPO" rev-parse --short HEAD)"
-python3 - "$PORT" "$N" "$PAUSE" "$IMAGE" <<'EOF'
+python3 - "$PORT" "$N" "$PAUSE" "$IMAGE" "$RUN_CLI" "$ROUTES" <<'EOF'
 import subprocess, sys, time, urllib.request
 
 port, n, pause, image = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+cli, routes = sys.argv[5].split(), sys.argv[6].split()
 
 
 def http(path):
@@ -90,16 +99,17 @@ def http(path):
 
 def docker_run():
     t0 = time.perf_counter()
-    p = subprocess.run(["docker", "run", "-i", "--rm", "--network", "none",
+    p = subprocess.run(cli + ["run", "-i", "--rm", "--network", "none",
                         "--label", "dcgi.bench=cold", image, "/cgi/status"],
                        stdin=subprocess.DEVNULL, capture_output=True)
     if p.returncode != 0 or not p.stdout.endswith(b"created"):
-        raise RuntimeError("docker run: %d %r" % (p.returncode, p.stderr[:200]))
+        raise RuntimeError("%s run: %d %r" % (cli[0], p.returncode, p.stderr[:200]))
     return time.perf_counter() - t0
 
 
-kinds = [("docker run", docker_run), ("none", lambda: http("/none")),
-         ("isolated", lambda: http("/iso")), ("host", lambda: http("/host"))]
+paths = {"none": "/none", "isolated": "/iso", "host": "/host"}
+run = cli[0] + " run"
+kinds = [(run, docker_run)] + [(r, lambda p=paths[r]: http(p)) for r in routes]
 for _, f in kinds:                       # warm-up: the looks at the image, the holder
     f()
     time.sleep(pause)
@@ -116,8 +126,8 @@ def pct(v, p):
     return v[max(1, -(-len(v) * p // 100)) - 1]
 
 
-base = pct(samples["docker run"], 50)
-print("%-12s %8s %8s %8s %8s" % ("", "p50 ms", "p90 ms", "min ms", "/ docker run"))
+base = pct(samples[run], 50)
+print("%-12s %8s %8s %8s %8s" % ("", "p50 ms", "p90 ms", "min ms", "/ " + run))
 for k, _ in kinds:
     v = samples[k]
     print("%-12s %8.1f %8.1f %8.1f %8.2f" % (k, pct(v, 50), pct(v, 90), min(v), pct(v, 50) / base))
