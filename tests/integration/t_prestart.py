@@ -345,6 +345,10 @@ try:
                     20 * SLOW), "then the pools fill again to 3")
 
     # ----- SIGKILL, and a restart removes what the killed dcgid left -----
+    # The container that served /c and the idle one that gave way may still
+    # be on their way out (removals in flight are not counted against
+    # MaxContainers, docs/podman.md): wait until only the 3 idle ones are.
+    wait_until(lambda: len(inst()) == 3, 10 * SLOW)
     left = inst()
     s.proc.send_signal(signal.SIGKILL)
     s.proc.wait(10)
