@@ -55,7 +55,10 @@
  *     (struct dcgi_route) from pool_create() to pooled_free(); a job that
  *     takes one takes its attach stream and container id with it.
  *   - struct removal, struct orphan: own themselves; freed when the
- *     engine has answered.
+ *     engine has answered.  A prestarted container's removal keeps its
+ *     place under MaxContainers for the pools until then; its end fills
+ *     them from a timer (dc->refill), never under the caller that freed
+ *     the container.
  *   - Engine calls (docker.h) call back into this file only from the
  *     loop; a job or pool entry that goes first forgets or rebinds them.
  */
@@ -268,6 +271,8 @@ struct dcgi {
 	struct removal	 *removals;
 	size_t		  running;	/* slots taken, all routes */
 	size_t		  pooled;	/* prestarted containers, all routes */
+	size_t		  idle_removals; /* of prestarted ones: still running */
+	struct loop_timer refill;	/* one ended: pools_fill() */
 	int		  starting;	/* being created and started: */
 	int		  max_starting;	/* MaxStarting */
 	char		 *init;		/* dcgi-init on this host, or NULL */
@@ -281,7 +286,15 @@ struct dcgi {
 	int		  holders_off;	/* stopping: removed after the last job */
 };
 
-struct removal;
+struct removal {
+	struct dcgi	 *dc;
+	struct removal	 *prev, *next;
+	struct loop_timer timer;
+	int		  tries;
+	int		  byname;	/* of a create that got no answer */
+	int		  idle;		/* a prestarted one's: dc->idle_removals */
+	char		  id[80];
+};
 
 static void	job_end(struct dcgi_job *);
 static void	job_complete(struct dcgi_job *);
@@ -295,6 +308,7 @@ static void	pools_fill(struct dcgi *);
 static void	route_state_free(struct dcgi_route *);
 static void	route_pool_off(struct dcgi_route *, const char *);
 static void	dcgi_status_tick(struct loop_timer *);
+static void	dcgi_refill(struct loop_timer *);
 static void	pool_tick(struct loop_timer *);
 static void	job_create(struct dcgi_job *, char **);
 static void	queue_wake(struct dcgi *);
@@ -455,6 +469,7 @@ dcgi_new(struct loop *loop, const struct conf *conf, char *err, size_t errlen)
 	}
 	dc->loop = loop;
 	dc->status.fn = dcgi_status_tick;
+	dc->refill.fn = dcgi_refill;
 	dc->init = find_helper("dcgi-init", X_OK);
 	dc->preload = find_helper("dcgi-preload.py", R_OK);
 	(void)proc_starttime((long)getpid(), &start);
@@ -502,6 +517,7 @@ dcgi_free(struct dcgi *dc)
 		rs->cold_inspect = NULL;
 	}
 	loop_timer_del(dc->loop, &dc->status);
+	loop_timer_del(dc->loop, &dc->refill);
 	if (dc->docker != NULL)
 		docker_free(dc->docker);	/* abandons the calls */
 	chan_free(dc->chan);
@@ -1551,6 +1567,7 @@ pooled_free(struct pooled *p, int remove)
 {
 	struct dcgi_route *rs = p->rs;
 	struct dcgi *dc = rs->dc;
+	struct removal *rm;
 
 	if (p->prev != NULL)
 		p->prev->next = p->next;
@@ -1570,8 +1587,15 @@ pooled_free(struct pooled *p, int remove)
 	else
 		docker_call_forget(p->call);
 	docker_attach_free(p->att);
-	if (remove && p->cid[0] != '\0')
-		container_remove(dc, p->cid);
+	/*
+	 * Until the engine has removed it, it may still run: it holds its
+	 * place under MaxContainers for the pools (pool_fill()).
+	 */
+	if (remove && p->cid[0] != '\0' &&
+	    (rm = container_remove(dc, p->cid)) != NULL) {
+		rm->idle = 1;
+		dc->idle_removals++;
+	}
 	free(p);
 }
 
@@ -1976,8 +2000,8 @@ pool_fill(struct dcgi_route *rs)
 	if (holder_want(rs, &rs->route->run) != 0)
 		return;		/* holder_started() fills it */
 	while (rs->npooled < rs->want && !queue_needs_capacity(dc) &&
-	    start_room(dc) &&
-	    dc->running + dc->pooled < (size_t)rs->conf->max_containers)
+	    start_room(dc) && dc->running + dc->pooled + dc->idle_removals <
+	    (size_t)rs->conf->max_containers)
 		if (pool_create(rs) == -1)
 			break;
 }
@@ -2883,6 +2907,7 @@ dcgi_new_remote(struct loop *loop, int fd, char *err, size_t errlen)
 	}
 	dc->loop = loop;
 	dc->status.fn = dcgi_status_tick;
+	dc->refill.fn = dcgi_refill;
 	return dc;
 }
 
@@ -3207,15 +3232,6 @@ queue_wake(struct dcgi *dc)
  */
 #define DCGI_REMOVE_TRIES	6
 
-struct removal {
-	struct dcgi	 *dc;
-	struct removal	 *prev, *next;
-	struct loop_timer timer;
-	int		  tries;
-	int		  byname;	/* of a create that got no answer */
-	char		  id[80];
-};
-
 static void	removal_send(struct removal *);
 
 static void
@@ -3231,7 +3247,25 @@ removal_free(struct removal *rm)
 	if (rm->next != NULL)
 		rm->next->prev = rm->prev;
 	dc->nremovals--;
+	/*
+	 * An idle container's place is free now: the pools may fill it, from
+	 * the loop (a removal may end under pooled_free()'s caller).
+	 */
+	if (rm->idle) {
+		dc->idle_removals--;
+		if (!dc->stopping)
+			loop_timer_set(dc->loop, &dc->refill, 0);
+	}
 	free(rm);
+}
+
+static void
+dcgi_refill(struct loop_timer *t)
+{
+	struct dcgi *dc = LOOP_OWNER(t, struct dcgi, refill);
+
+	if (!dc->stopping)
+		pools_fill(dc);
 }
 
 static void
@@ -3553,6 +3587,7 @@ dcgi_stop(struct dcgi *dc)
 	for (struct dcgi_route *rs = dc->routes; rs != NULL; rs = rs->next)
 		route_pool_off(rs, "stopping");
 	loop_timer_del(dc->loop, &dc->status);
+	loop_timer_del(dc->loop, &dc->refill);
 	/* Health says draining now; no ping may hold up the exit. */
 	if (dc->docker != NULL)
 		docker_ping(dc->docker, 0);
