@@ -36,6 +36,30 @@ VALGRIND_ERROR = 99
 
 PRESTART = int(os.environ.get("DCGI_TEST_PRESTART") or 0)
 
+# The engine's unix socket: $DOCKER_HOST's when it names one (as dcgid's
+# DockerHost defaults to it), else Docker's own.
+_host = os.environ.get("DOCKER_HOST", "")
+DOCKER_SOCK = _host[len("unix://"):] if _host.startswith("unix://") else "/var/run/docker.sock"
+
+
+def dockerd_pid():
+    """The pid of the dockerd that listens on DOCKER_SOCK, or None: the
+    one whose -H/--host names it, or the one without -H for the default."""
+    want = "unix://" + DOCKER_SOCK
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                args = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            continue
+        if not args or os.path.basename(args[0]) != "dockerd":
+            continue
+        hosts = [a.split("=", 1)[1] for a in args if a.startswith("--host=")]
+        hosts += [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-H", "--host")]
+        if want in hosts or (not hosts and DOCKER_SOCK == "/var/run/docker.sock"):
+            return int(pid)
+    return None
+
 
 def with_prestart(conf_text, n=None):
     """conf_text with `Prestart n` (default DCGI_TEST_PRESTART) in every

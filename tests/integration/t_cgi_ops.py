@@ -13,10 +13,10 @@ import threading
 import time
 import urllib.request
 
-from dcgitest import PRESTART, Server, Tap, idle_prestarted, splice, status_of, wait_until
+from dcgitest import (DOCKER_SOCK, PRESTART, Server, Tap, idle_prestarted, splice, status_of,
+                      wait_until)
 
 t = Tap()
-DOCKER_SOCK = "/var/run/docker.sock"
 
 
 def docker(*args, timeout=30):

@@ -29,13 +29,12 @@ import tempfile
 import threading
 import time
 
-from dcgitest import (Server, Tap, docker_ids, free_port, http, read_to_close, sanitizer_report,
-                      splice, status_of, time_limit, wait_until)
+from dcgitest import (DOCKER_SOCK, Server, Tap, docker_ids, free_port, http, read_to_close,
+                      sanitizer_report, splice, status_of, time_limit, wait_until)
 
 t = Tap()
 WRAPPED = bool(os.environ.get("DCGI_WRAP", "").strip())
 SLOW = 4 if WRAPPED else 1
-DOCKER_SOCK = "/var/run/docker.sock"
 HZ = "/hz-health"
 
 time_limit(400 * SLOW, "t_health.py")
