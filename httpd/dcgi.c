@@ -3259,13 +3259,11 @@ removal_free(struct removal *rm)
 	free(rm);
 }
 
+/* (Never armed once stopping: removal_free(); dcgi_stop() deletes it.) */
 static void
 dcgi_refill(struct loop_timer *t)
 {
-	struct dcgi *dc = LOOP_OWNER(t, struct dcgi, refill);
-
-	if (!dc->stopping)
-		pools_fill(dc);
+	pools_fill(LOOP_OWNER(t, struct dcgi, refill));
 }
 
 static void

@@ -303,7 +303,7 @@ fake.close()
 def dockerd_restart(between=None):
     """Stop dockerd and start it again as it was started, calling between()
     while it is stopped; True when it answers again.  (The dockerd that
-    serves DOCKER_SOCK: .ci/run's valgrind stage has an engine of its own.)"""
+    serves DOCKER_SOCK, which $DOCKER_HOST may name.)"""
     pid = dockerd_pid()
     with open("/proc/%d/cmdline" % pid, "rb") as f:
         cmd = [a.decode() for a in f.read().split(b"\0") if a]
