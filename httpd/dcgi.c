@@ -55,10 +55,11 @@
  *     (struct dcgi_route) from pool_create() to pooled_free(); a job that
  *     takes one takes its attach stream and container id with it.
  *   - struct removal, struct orphan: own themselves; freed when the
- *     engine has answered.  A prestarted container's removal keeps its
- *     place under MaxContainers for the pools until then; its end fills
- *     them from a timer (dc->refill), never under the caller that freed
- *     the container.
+ *     engine has answered.  Until then the container may still exist (a
+ *     request's that has only just exited, an idle one's, one whose
+ *     create is unanswered): each keeps its place under MaxContainers for
+ *     the pools, and its end fills them from a timer (dc->refill), never
+ *     under the caller that freed the container.
  *   - Engine calls (docker.h) call back into this file only from the
  *     loop; a job or pool entry that goes first forgets or rebinds them.
  */
@@ -271,8 +272,8 @@ struct dcgi {
 	struct removal	 *removals;
 	size_t		  running;	/* slots taken, all routes */
 	size_t		  pooled;	/* prestarted containers, all routes */
-	size_t		  idle_removals; /* of prestarted ones: still running */
-	struct loop_timer refill;	/* one ended: pools_fill() */
+	size_t		  norphans;	/* creates whose job went first */
+	struct loop_timer refill;	/* one of them ended: pools_fill() */
 	int		  starting;	/* being created and started: */
 	int		  max_starting;	/* MaxStarting */
 	char		 *init;		/* dcgi-init on this host, or NULL */
@@ -292,7 +293,6 @@ struct removal {
 	struct loop_timer timer;
 	int		  tries;
 	int		  byname;	/* of a create that got no answer */
-	int		  idle;		/* a prestarted one's: dc->idle_removals */
 	char		  id[80];
 };
 
@@ -1567,7 +1567,6 @@ pooled_free(struct pooled *p, int remove)
 {
 	struct dcgi_route *rs = p->rs;
 	struct dcgi *dc = rs->dc;
-	struct removal *rm;
 
 	if (p->prev != NULL)
 		p->prev->next = p->next;
@@ -1587,15 +1586,9 @@ pooled_free(struct pooled *p, int remove)
 	else
 		docker_call_forget(p->call);
 	docker_attach_free(p->att);
-	/*
-	 * Until the engine has removed it, it may still run: it holds its
-	 * place under MaxContainers for the pools (pool_fill()).
-	 */
-	if (remove && p->cid[0] != '\0' &&
-	    (rm = container_remove(dc, p->cid)) != NULL) {
-		rm->idle = 1;
-		dc->idle_removals++;
-	}
+	/* Until the engine has removed it, it holds its place (pool_fill()). */
+	if (remove && p->cid[0] != '\0')
+		container_remove(dc, p->cid);
 	free(p);
 }
 
@@ -2000,8 +1993,8 @@ pool_fill(struct dcgi_route *rs)
 	if (holder_want(rs, &rs->route->run) != 0)
 		return;		/* holder_started() fills it */
 	while (rs->npooled < rs->want && !queue_needs_capacity(dc) &&
-	    start_room(dc) && dc->running + dc->pooled + dc->idle_removals <
-	    (size_t)rs->conf->max_containers)
+	    start_room(dc) && dc->running + dc->pooled + dc->nremovals +
+	    dc->norphans < (size_t)rs->conf->max_containers)
 		if (pool_create(rs) == -1)
 			break;
 }
@@ -3248,18 +3241,16 @@ removal_free(struct removal *rm)
 		rm->next->prev = rm->prev;
 	dc->nremovals--;
 	/*
-	 * An idle container's place is free now: the pools may fill it, from
-	 * the loop (a removal may end under pooled_free()'s caller).
+	 * Its place is free now: the pools may fill it, from the loop (a
+	 * removal may end under pooled_free()'s caller).
 	 */
-	if (rm->idle) {
-		dc->idle_removals--;
-		if (!dc->stopping)
-			loop_timer_set(dc->loop, &dc->refill, 0);
-	}
+	if (!dc->stopping)
+		loop_timer_set(dc->loop, &dc->refill, 0);
 	free(rm);
 }
 
-/* (Never armed once stopping: removal_free(); dcgi_stop() deletes it.) */
+/* (Never armed once stopping: removal_free(), orphan_created(); dcgi_stop()
+ * deletes it.) */
 static void
 dcgi_refill(struct loop_timer *t)
 {
@@ -3384,14 +3375,18 @@ static void
 orphan_created(void *arg, int status, json_t *body, const char *err)
 {
 	struct orphan *o = arg;
+	struct dcgi *dc = o->dc;
 	const char *id = json_string_value(json_object_get(body, "Id"));
 	(void)err;
 
+	dc->norphans--;
 	if (status == 201 && id != NULL)
-		container_remove(o->dc, id);
+		container_remove(dc, id);
 	else
-		container_create_failed(o->dc, o->name, status);
+		container_create_failed(dc, o->name, status);
 	free(o);
+	if (!dc->stopping)
+		loop_timer_set(dc->loop, &dc->refill, 0);
 }
 
 /* The create call `c` now belongs to nobody: remove what it makes. */
@@ -3407,6 +3402,7 @@ orphan_adopt(struct dcgi *dc, struct docker_call *c, const char *name)
 	}
 	o->dc = dc;
 	snprintf(o->name, sizeof(o->name), "%s", name);
+	dc->norphans++;
 	docker_call_rebind(c, orphan_created, o);
 }
 

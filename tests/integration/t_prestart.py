@@ -3,13 +3,13 @@
 
 Every request gets a container of its own (hostnames), none is used twice
 (a used one is removed, never seen again); the pool's counts are in the
-log; MaxContainers counts idle ones (and those being removed: the pools
-never push the engine past it) and an idle one gives way to a request of
-another route; a killed idle container is replaced; idle ones
-older than PrestartMaxAge are replaced; an image rebuilt under the same
-tag is noticed; a reload drains the pool of a changed route and keeps an
-unchanged one; nothing is left after a stop, nor after SIGKILL and a
-restart.  (t_cgi_prestart.py and t_cgi_ops_prestart.py run the container
+log; MaxContainers counts idle ones (and those being removed, idle ones'
+and requests': the pools never push the engine past it) and an idle one
+gives way to a request of another route; a killed idle container is
+replaced; idle ones older than PrestartMaxAge are replaced; an image
+rebuilt under the same tag is noticed; a reload drains the pool of a
+changed route and keeps an unchanged one; nothing is left after a stop,
+nor after SIGKILL and a restart.  (t_cgi_prestart.py and t_cgi_ops_prestart.py run the container
 route suites again with Prestart 2.)"""
 
 import os
@@ -396,6 +396,55 @@ try:
          "in flight included (most seen: %d, %d counts)" % (max(seen), len(seen)))
     t.ok(wait_until(lambda: len(idle("/r", True)) == 2, 20 * SLOW), "and the pool fills again")
 finally:
+    code = s.stop(timeout=30 * SLOW)
+t.is_(code, 0, "exit 0")
+t.ok(wait_until(lambda: containers() == [], 15), "no container left")
+
+# ----- a request's container keeps its place until the engine removed it -----
+# A request takes an idle container of a full pool (MaxContainers 2,
+# Prestart 2); when it has answered, its container is removed and the pool
+# fills again, but only once the engine has removed it: counted every
+# 50 ms, the engine never holds more than 2.  (Each request waits for a
+# full pool, so that it takes a prestarted container: a cold one would be
+# a request not waiting for removals, as it does not.)
+s = Server(BASE + """MaxContainers 2
+<Route /q>
+    Image dcgi-test/busybox
+    Command /cgi/hostname
+    Prestart 2
+</Route>
+""")
+seen, hits, stop = [], [], threading.Event()
+
+
+def count():
+    while not stop.is_set():
+        seen.append(len(containers("dcgi.route=/q")))
+        time.sleep(0.05)
+
+
+counter = threading.Thread(target=count)
+try:
+    counter.start()
+    for _ in range(8):
+        if not wait_until(lambda: len(idle("/q", True)) == 2, 20 * SLOW):
+            break
+        settle()
+        st, h, _ = get(s.port, "/q")
+        hits.append(st == 200 and "prestart;desc=hit" in h.get("Server-Timing", ""))
+    t.ok(wait_until(lambda: len(idle("/q", True)) == 2, 20 * SLOW),
+         "the pool is full again after the last request")
+    stop.set()
+    counter.join()
+    t.ok(len(hits) == 8 and all(hits), "8 requests, each served by a prestarted container "
+         "(%s)" % hits)
+    t.ok(seen and max(seen) <= 2, "never more than MaxContainers 2 on the engine, the "
+         "requests' containers being removed included (most seen: %d, %d counts)" %
+         (max(seen or [0]), len(seen)))
+finally:
+    stop.set()
+    if counter.is_alive():
+        counter.join()
     code = s.stop(timeout=30 * SLOW)
 t.is_(code, 0, "exit 0")
 t.ok(wait_until(lambda: containers() == [], 15), "no container left")
