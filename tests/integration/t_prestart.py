@@ -9,8 +9,9 @@ gives way to a request of another route; a killed idle container is
 replaced; idle ones older than PrestartMaxAge are replaced; an image
 rebuilt under the same tag is noticed; a reload drains the pool of a
 changed route and keeps an unchanged one; nothing is left after a stop,
-nor after SIGKILL and a restart.  (t_cgi_prestart.py and t_cgi_ops_prestart.py run the container
-route suites again with Prestart 2.)"""
+nor after SIGKILL and a restart.  (t_cgi_prestart.py and
+t_cgi_ops_prestart.py run the container route suites again with Prestart
+2.)"""
 
 import os
 import signal
@@ -46,6 +47,25 @@ def idle(route, started=False):
     started=True: only those already running, ready to take one)."""
     ids = containers("dcgi.route=" + route)
     return sorted(idle_prestarted(ids, started))
+
+
+def counted(count, during, every):
+    """count() every `every` seconds (in a thread) while during() runs:
+    the list of what it said."""
+    seen, stop = [], threading.Event()
+
+    def run():
+        while not stop.is_set():
+            seen.append(count())
+            time.sleep(every)
+    th = threading.Thread(target=run)
+    th.start()
+    try:
+        during()
+    finally:
+        stop.set()
+        th.join()
+    return seen
 
 
 def settle():
@@ -335,11 +355,8 @@ try:
          "MaxContainers 3: three idle containers in all (Prestart 2 + 2 + 1 asked)")
     # Counted again and again for a while: never more than 3 (one that
     # died and is being replaced may be missing for a moment).
-    seen, end = set(), time.monotonic() + 1.5 * SLOW
-    while time.monotonic() < end:
-        seen.add(len(inst()))
-        time.sleep(0.1)
-    t.is_(max(seen), 3, "and no more are started (%s seen)" % sorted(seen))
+    seen = counted(lambda: len(inst()), lambda: time.sleep(1.5 * SLOW), 0.1)
+    t.is_(max(seen), 3, "and no more are started (%s seen)" % sorted(set(seen)))
     # (the engine counts its server processes; one process, connections)
     t.ok(wait_until(lambda: "STATUS=1 server process, 0 containers running, 3 prestarted"
                     in statuses(), 5 * SLOW),
@@ -385,10 +402,8 @@ s = Server(BASE + """MaxContainers 2
 try:
     t.ok(wait_until(lambda: len(idle("/r", True)) == 2, 30 * SLOW), "two idle containers on /r")
     first = set(idle("/r"))
-    seen, end = [], time.monotonic() + 5 * SLOW
-    while time.monotonic() < end:
-        seen.append(len(containers("dcgi.route=/r")))
-        time.sleep(0.05)
+    seen = counted(lambda: len(containers("dcgi.route=/r")), lambda: time.sleep(5 * SLOW),
+                   0.05)
     replaced = log_of(s).count("idle for PrestartMaxAge: replaced")
     t.ok(replaced >= 2 and not first & set(idle("/r")),
          "PrestartMaxAge 1s: they were replaced (%d times)" % replaced)
@@ -414,18 +429,10 @@ s = Server(BASE + """MaxContainers 2
     Prestart 2
 </Route>
 """)
-seen, hits, stop = [], [], threading.Event()
+hits = []
 
 
-def count():
-    while not stop.is_set():
-        seen.append(len(containers("dcgi.route=/q")))
-        time.sleep(0.05)
-
-
-counter = threading.Thread(target=count)
-try:
-    counter.start()
+def requests():
     for _ in range(8):
         if not wait_until(lambda: len(idle("/q", True)) == 2, 20 * SLOW):
             break
@@ -434,17 +441,16 @@ try:
         hits.append(st == 200 and "prestart;desc=hit" in h.get("Server-Timing", ""))
     t.ok(wait_until(lambda: len(idle("/q", True)) == 2, 20 * SLOW),
          "the pool is full again after the last request")
-    stop.set()
-    counter.join()
+
+
+try:
+    seen = counted(lambda: len(containers("dcgi.route=/q")), requests, 0.05)
     t.ok(len(hits) == 8 and all(hits), "8 requests, each served by a prestarted container "
          "(%s)" % hits)
     t.ok(seen and max(seen) <= 2, "never more than MaxContainers 2 on the engine, the "
          "requests' containers being removed included (most seen: %d, %d counts)" %
          (max(seen or [0]), len(seen)))
 finally:
-    stop.set()
-    if counter.is_alive():
-        counter.join()
     code = s.stop(timeout=30 * SLOW)
 t.is_(code, 0, "exit 0")
 t.ok(wait_until(lambda: containers() == [], 15), "no container left")
