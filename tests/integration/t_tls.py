@@ -840,7 +840,15 @@ def t_reload_load(s):
     for th in ths:
         th.start()
     time.sleep(0.5)
-    for chain, key in ((ec_chain, ec_key), (rsa_chain, rsa_key), (new_chain, new_key)):
+    started = lambda: len(re.findall(r"server process \d+ started", elog(s)))
+    nstart = started()
+    for i, (chain, key) in enumerate(((ec_chain, ec_key), (rsa_chain, rsa_key),
+                                      (new_chain, new_key))):
+        # The pair is two files: replace it only once the previous SIGHUP
+        # has read it (its server process started), or that reload may
+        # read the new key beside the old certificate. Under valgrind the
+        # main process takes its SIGHUPs late.
+        wait_for(lambda: started() >= nstart + i, 10 * SLOW)
         write(KEY, read(key))
         write(CERT, read(chain))
         s.proc.send_signal(signal.SIGHUP)
