@@ -746,7 +746,7 @@ def t_reload(s):
         write(KEY, read(new_key))
         write(CERT, read(new_chain))
         s.proc.send_signal(signal.SIGHUP)
-        t.ok(wait_for(lambda: elog(s).count("configuration reloaded") > nrel, 5),
+        t.ok(wait_for(lambda: elog(s).count("configuration reloaded") > nrel, 10 * SLOW),
              "SIGHUP with a new pair: configuration reloaded")
         t.is_(serial_now(p), "2002", "new connections get the new certificate (serial 2002)")
         rc, out = s_client(p, "-showcerts")
@@ -794,7 +794,7 @@ def t_reload(s):
         write(CERT, read(new_chain))
         nrel = elog(s).count("configuration reloaded")
         s.proc.send_signal(signal.SIGHUP)
-        t.ok(wait_for(lambda: elog(s).count("configuration reloaded") > nrel, 5),
+        t.ok(wait_for(lambda: elog(s).count("configuration reloaded") > nrel, 10 * SLOW),
              "the pair restored: SIGHUP reloads again")
         # The connection opened before the first reload belongs to the
         # server process that reload replaced: it answered its next
@@ -840,15 +840,17 @@ def t_reload_load(s):
     for th in ths:
         th.start()
     time.sleep(0.5)
-    started = lambda: len(re.findall(r"server process \d+ started", elog(s)))
-    nstart = started()
+    ready = lambda: len(re.findall(r"server process \d+ ready", elog(s)))
+    nready = ready()
     for i, (chain, key) in enumerate(((ec_chain, ec_key), (rsa_chain, rsa_key),
                                       (new_chain, new_key))):
-        # The pair is two files: replace it only once the previous SIGHUP
-        # has read it (its server process started), or that reload may
-        # read the new key beside the old certificate. Under valgrind the
-        # main process takes its SIGHUPs late.
-        wait_for(lambda: started() >= nstart + i, 10 * SLOW)
+        # The pair is two files, read by the process that takes the SIGHUP
+        # and again by the server process it starts: replace it only once
+        # the previous reload's server process is ready, or that reload
+        # may read the new key beside the old certificate.  (dcgid takes
+        # a SIGHUP that comes during a reload once that reload is done;
+        # under valgrind that is later than 0.5 s.)
+        wait_for(lambda: ready() >= nready + i, 10 * SLOW)
         write(KEY, read(key))
         write(CERT, read(chain))
         s.proc.send_signal(signal.SIGHUP)
