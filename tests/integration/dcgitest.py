@@ -285,6 +285,15 @@ def sanitizer_report(text):
             or re.match(r"==\d+== ", l)]
 
 
+def write_atomic(path, data):
+    """Write a file whole: written beside it, then renamed over it, so that
+    a reload reading it at any moment sees the old or the new one."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
 def docker_ids(label, running=False):
     """The ids of the containers (running ones only, if asked) that carry
     `label` ("name" or "name=value")."""

@@ -22,7 +22,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dcgitest import REPO, Server, Tap, free_port, raw, read_to_close, status_of, wait_until  # noqa: E402
+from dcgitest import (REPO, Server, Tap, free_port, raw, read_to_close, status_of,  # noqa: E402
+                      wait_until, write_atomic)
 
 t = Tap()
 # Under valgrind (DCGI_WRAP) a server process needs about a second to start.
@@ -326,15 +327,6 @@ results = []
 rlock = threading.Lock()
 
 
-def write_conf(text):
-    """httpd.conf replaced whole: a reload may read it at any moment (one
-    that came during another runs once that one is done, and each server
-    process reads it again)."""
-    with open(srv.conf + ".new", "w") as f:
-        f.write(text)
-    os.replace(srv.conf + ".new", srv.conf)
-
-
 def client(port):
     while not stop.is_set():
         st = get(port)
@@ -347,7 +339,9 @@ with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
     futs = [ex.submit(client, p) for p in (p1, p1, p1, p1)]
     for i in range(6):
         time.sleep(0.4)
-        write_conf(conf0 + "KeepAliveRequests %d\n" % (100 + i))
+        # (whole: a reload that came during another runs once that one is
+        # done, and each server process reads httpd.conf again)
+        write_atomic(srv.conf, conf0 + "KeepAliveRequests %d\n" % (100 + i))
         proc.send_signal(signal.SIGHUP)
     time.sleep(0.5)
     stop.set()
@@ -368,16 +362,16 @@ rel = [m for _, m in n.all() if "RELOADING=1" in m.split("\n")]
 t.ok(rel and all(re.search(r"^MONOTONIC_USEC=\d+$", m, re.M) for m in rel),
      "RELOADING=1 carries MONOTONIC_USEC")
 # The same address, now with tls: the passed socket is kept and speaks TLS.
-write_conf(conf0.replace("Listen 127.0.0.1:%d\n" % p1, "Listen 127.0.0.1:%d tls\n" % p1))
+write_atomic(srv.conf, conf0.replace("Listen 127.0.0.1:%d\n" % p1, "Listen 127.0.0.1:%d tls\n" % p1))
 proc.send_signal(signal.SIGHUP)
 t.ok(wait_until(lambda: tls_get("127.0.0.1", p1, CERT) == 200, 5 * WSLOW),
      "a reload that adds tls to the passed socket's Listen: the same socket speaks HTTPS")
-write_conf(conf0)
+write_atomic(srv.conf, conf0)
 proc.send_signal(signal.SIGHUP)
 t.ok(wait_until(lambda: get(p1) == 200, 5 * WSLOW), "and plain HTTP again after the next")
 t.ok(wait_until(lambda: n.states().count("READY") >= 9, 5 * WSLOW), "READY=1 after each")
 # A broken configuration: RELOADING, then READY again, with the old one kept.
-write_conf(conf0 + "Bogus 1\n")
+write_atomic(srv.conf, conf0 + "Bogus 1\n")
 proc.send_signal(signal.SIGHUP)
 t.ok(wait_until(lambda: n.states().count("READY") >= 10, 5 * WSLOW) and
      any("reload failed" in m for _, m in n.all()),
@@ -395,7 +389,7 @@ t.ok(seq[:3] == ["READY", "RELOADING", "READY"] and seq[-1] == "STOPPING",
 
 # Path NOTIFY_SOCKET; WATCHDOG_PID of another process means no watchdog.
 n2 = Notify(abstract=False)
-write_conf(conf0.replace("Listen %d tls\n" % p2, ""))
+write_atomic(srv.conf, conf0.replace("Listen %d tls\n" % p2, ""))
 proc = spawn(srv, [a], {"NOTIFY_SOCKET": n2.env, "WATCHDOG_USEC": "200000", "WATCHDOG_PID": "1"})
 t.ok(wait_until(lambda: "READY" in n2.states() or proc.poll() is not None, 15) and proc.poll() is None,
      "READY=1 over a NOTIFY_SOCKET path")

@@ -33,7 +33,8 @@ import tempfile
 import threading
 import time
 
-from dcgitest import Server, Tap, free_port, raw, status_of, wait_until as wait_for
+from dcgitest import (Server, Tap, free_port, raw, status_of, wait_until as wait_for,
+                      write_atomic as write)
 
 t = Tap()
 
@@ -96,14 +97,6 @@ def read(path, mode="r"):
             return f.read()
     except OSError:
         return "" if mode == "r" else b""
-
-
-def write(path, data):
-    """Write a file atomically (a reload never sees half of it)."""
-    tmp = path + ".tmp"
-    with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 
