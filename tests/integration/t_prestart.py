@@ -267,7 +267,13 @@ try:
          "and the pool is refilled after it")
 
     # ----- a dead idle container is noticed and replaced -----
-    before = idle("/a")
+    # The victim must have been ready for DCGI_POOL_SETTLE_MS (2 s): one
+    # that dies sooner counts as a failed start, replaced after a pause
+    # and logged so.  /a's last one may have started just now.
+    wait_until(lambda: len(idle("/a", True)) == 2, 20 * SLOW)
+    settle()
+    time.sleep(2.5)
+    before = idle("/a", True)
     victim = before[0] if before else ""
     docker("kill", victim)
     t.ok(wait_until(lambda: len(idle("/a")) == 2 and victim not in idle("/a"), 20 * SLOW),
