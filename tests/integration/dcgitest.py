@@ -462,6 +462,8 @@ class Tap:
         print("%sok %d - %s" % ("" if cond else "not ", self.n, name), flush=True)
         if not cond:
             self.failed += 1
+            # as Test::More: on stderr, which prove shows without -v
+            print("#   Failed test %d: %s" % (self.n, name), file=sys.stderr, flush=True)
         return bool(cond)
 
     def is_(self, got, want, name):
@@ -470,8 +472,9 @@ class Tap:
         return got == want
 
     def diag(self, msg):
+        """A comment on stderr (prove shows it without -v)."""
         for line in str(msg).splitlines():
-            print("# " + line, flush=True)
+            print("# " + line, file=sys.stderr, flush=True)
 
     def skip_all(self, reason):
         print("1..0 # SKIP " + reason, flush=True)
