@@ -26,6 +26,9 @@ LARGE = ("/bin/sh -c \"printf 'Content-Type: application/octet-stream\\n\\n'; "
 SLOWCOOKIE = "/bin/sh -c \"printf 'Content-Type: text/plain\\nSet-Cookie: a=b\\n\\n'; sleep 3; hostname\""
 s = Server("Listen 127.0.0.1:{port}\nDocumentRoot {root}\nMimeTypes {repo}/conf/mime.types\n"
            "AccessLog off\nErrorLog {tmp}/error.log\n"
+           # six /slowcookie at once: none waits for a start place (a 503
+           # after 2 s on a slow engine)
+           "MaxStarting 8\n"
            "<Route /cached>\n Image dcgi-test/busybox\n Command " + SLOW + "\n Cache 3s\n"
            " MaxConcurrent 64\n</Route>\n"
            "<Route /cookie>\n Image dcgi-test/busybox\n Command " + COOKIE + "\n Cache 10s\n</Route>\n"
