@@ -294,6 +294,17 @@ def write_atomic(path, data):
     os.replace(tmp, path)
 
 
+def pools_full(errlog, routes, n):
+    """With Prestart n: the last "prestarted containers ready:" line in a
+    dcgid's error log says each of routes ("/echo", ...) holds n of n."""
+    try:
+        with open(errlog, errors="replace") as f:
+            lines = [l for l in f if "prestarted containers ready:" in l]
+    except OSError:
+        return False
+    return bool(lines) and all("%s %d/%d" % (r, n, n) in lines[-1] for r in routes)
+
+
 def docker_ids(label, running=False):
     """The ids of the containers (running ones only, if asked) that carry
     `label` ("name" or "name=value")."""

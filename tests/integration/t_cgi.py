@@ -20,7 +20,7 @@ import socket
 import subprocess
 import time
 
-from dcgitest import (PRESTART, Server, Tap, idle_prestarted, raw, rss_kib, status_of,
+from dcgitest import (PRESTART, Server, Tap, idle_prestarted, pools_full, raw, rss_kib, status_of,
                       wait_until as wait_for)
 
 t = Tap()
@@ -276,14 +276,8 @@ try:
     if PRESTART:
         # Every route but /missing fills its pool before the first request,
         # so that the checks below run on prestarted containers.
-        want = ["%s %d/%d" % (r, PRESTART, PRESTART) for r in
-                ["/" + n for n in BUSYBOX_ROUTES] + ["/sleep", "/one", "/perl"]]
-
-        def pools_full():
-            lines = [l for l in read_file(errlog).splitlines()
-                     if "prestarted containers ready:" in l]
-            return bool(lines) and all(w in lines[-1] for w in want)
-        t.ok(wait_for(pools_full, 90 * SLOW, 0.5),
+        routes = ["/" + n for n in BUSYBOX_ROUTES] + ["/sleep", "/one", "/perl"]
+        t.ok(wait_for(lambda: pools_full(errlog, routes, PRESTART), 90 * SLOW, 0.5),
              "Prestart %d: every route's pool is full (the log says so)" % PRESTART)
 
     # --- the CGI environment ------------------------------------------------------

@@ -13,8 +13,8 @@ import threading
 import time
 import urllib.request
 
-from dcgitest import (DOCKER_SOCK, PRESTART, Server, Tap, idle_prestarted, splice, status_of,
-                      wait_until)
+from dcgitest import (DOCKER_SOCK, PRESTART, Server, Tap, idle_prestarted, pools_full, splice,
+                      status_of, wait_until)
 
 t = Tap()
 
@@ -137,18 +137,10 @@ proxy.start()
 s = Server(conf_for("unix://" + proxy.unix_path), tmpdir=tmp, data=data_dir)
 
 result = {}
-
-
-def pools_full(d):
-    """With Prestart: the pools of the dcgid whose files are in d are full."""
-    with open(os.path.join(d, "error.log")) as f:
-        lines = [l for l in f if "prestarted containers ready:" in l]
-    return bool(lines) and all("/%s %d/%d" % (r, PRESTART, PRESTART) in lines[-1]
-                               for r in ("inspect", "rw", "echo", "sleep"))
-
-
+ROUTES = ("/inspect", "/rw", "/echo", "/sleep")
 if PRESTART:
-    t.ok(wait_until(lambda: pools_full(tmp), 60, 0.5), "Prestart %d: the pools are full" % PRESTART)
+    t.ok(wait_until(lambda: pools_full(os.path.join(tmp, "error.log"), ROUTES, PRESTART), 60, 0.5),
+         "Prestart %d: the pools are full" % PRESTART)
 
 
 def fetch_inspect():
@@ -225,7 +217,8 @@ killed = {}
 # A request that comes while the pools fill waits for one of MaxStarting's
 # places, and gets a 503 after 2 s: on a slow engine it would.
 if PRESTART:
-    t.ok(wait_until(lambda: pools_full(s.tmpdir), 60, 0.5), "the pools are full")
+    t.ok(wait_until(lambda: pools_full(os.path.join(s.tmpdir, "error.log"), ROUTES, PRESTART),
+                    60, 0.5), "the pools are full")
 
 
 def fetch_sleep():

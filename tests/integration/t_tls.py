@@ -99,8 +99,6 @@ def read(path, mode="r"):
         return "" if mode == "r" else b""
 
 
-
-
 def parse(resp):
     """(status, {lower-case name: [values]}, body) of one raw HTTP response."""
     head, _, body = resp.partition(b"\r\n\r\n")
